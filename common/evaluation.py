@@ -171,6 +171,7 @@ class Evaluator:
     def __init__(self, folder, data_dir=None, epochs=EVALUATOR_EPOCHS):
         import keras
 
+        self.folder = folder
         mnist_images, mnist_labels = data.load("mnist", "train", data_dir)
         emnist_images, emnist_labels = data.load("emnist", "train", data_dir)
         self.class_names = data.class_names("emnist", data_dir)
@@ -194,7 +195,7 @@ class Evaluator:
             self.model.compile(optimizer="adam", metrics=["accuracy"],
                                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
             self.model.fit(data.make_dataset(images, labels, EVALUATOR_BATCH_SIZE, seed=0),
-                           epochs=epochs, verbose=2)
+                           epochs=epochs, verbose=2, shuffle=False)
             self.info = {
                 "fingerprint": fingerprint,
                 "data_source": data.source_description("emnist", data_dir),
@@ -248,13 +249,15 @@ def score_samples(evaluator, real_images01, real_labels, fake_images01, set_clas
 
 def vae_elbo(encoder, decoder, images01, labels, num_classes, batch_size=512):
     """Mean negative ELBO, reconstruction and KL (nats per image) of a trained VAE on a set."""
+    import tensorflow as tf
+
     from common import vae
 
     model = vae.VAE(encoder, decoder, num_classes=num_classes, seed=SAMPLE_SEED)
     totals = np.zeros(2)
     for start in range(0, len(images01), batch_size):
-        batch = images01[start : start + batch_size]
-        batch_labels = labels[start : start + batch_size].astype(np.int32)
+        batch = tf.constant(images01[start : start + batch_size])
+        batch_labels = tf.constant(labels[start : start + batch_size].astype(np.int32))
         losses = model.losses_of(batch, batch_labels, training=False)
         totals += np.array([float(loss) for loss in losses]) * len(batch)
     reconstruction, kl = totals / len(images01)

@@ -1,0 +1,80 @@
+"""Retraining (weight transfer), the GAN and VAE models and the command-line contract."""
+
+import numpy as np
+import pytest
+
+import common.experiment as experiment
+import common.gan as gan
+import common.models as models
+import common.vae as vae
+
+GAN_HYPERPARAMETERS = {
+    "LATENT_DIM": 8, "GENERATOR_FILTERS": (8, 4), "DISCRIMINATOR_FILTERS": (4, 8),
+    "KERNEL_SIZE": 3, "DROPOUT": 0.3, "GENERATOR_LEARNING_RATE": 2e-4,
+    "DISCRIMINATOR_LEARNING_RATE": 2e-4, "ADAM_BETA_1": 0.5, "LABEL_SMOOTHING": 0.1,
+    "CONDITIONAL": True, "SEED": 0,
+}
+
+
+def test_conditional_retraining_keeps_the_digit_classes_and_starts_letters_fresh():
+    digits_model = gan.build(GAN_HYPERPARAMETERS, num_classes=10)
+    letters_model = gan.build(GAN_HYPERPARAMETERS, num_classes=47)
+    fresh = letters_model.generator.get_layer("label_embedding").get_weights()[0].copy()
+    models.transfer_weights(digits_model.generator, letters_model.generator)
+    source = digits_model.generator.get_layer("label_embedding").get_weights()[0]
+    target = letters_model.generator.get_layer("label_embedding").get_weights()[0]
+    np.testing.assert_array_equal(target[:10], source)
+    np.testing.assert_array_equal(target[10:], fresh[10:])
+    np.testing.assert_array_equal(letters_model.generator.get_layer("project").get_weights()[0],
+                                  digits_model.generator.get_layer("project").get_weights()[0])
+
+
+def test_conditional_vae_retraining_copies_the_one_hot_rows_of_the_dense_layers():
+    hyperparameters = {"LATENT_DIM": 2, "ENCODER_FILTERS": (4, 8), "DECODER_FILTERS": (8, 4),
+                       "KERNEL_SIZE": 3, "DENSE_UNITS": 8, "LEARNING_RATE": 1e-3,
+                       "CONDITIONAL": True, "SEED": 0}
+    digits_model = vae.build(hyperparameters, num_classes=10)
+    letters_model = vae.build(hyperparameters, num_classes=47)
+    models.transfer_weights(digits_model.decoder, letters_model.decoder)
+    source = digits_model.decoder.get_layer("project").get_weights()[0]  # (2 + 10, units)
+    target = letters_model.decoder.get_layer("project").get_weights()[0]  # (2 + 47, units)
+    np.testing.assert_array_equal(target[:12], source)
+
+
+def test_other_shapes_are_refused_by_name():
+    small = gan.build(GAN_HYPERPARAMETERS, num_classes=10)
+    wider = gan.build({**GAN_HYPERPARAMETERS, "GENERATOR_FILTERS": (16, 4)}, num_classes=10)
+    with pytest.raises(ValueError, match="Layer 'project'.*architectures differ"):
+        models.transfer_weights(small.generator, wider.generator)
+
+
+def test_gan_train_step_updates_both_networks_with_finite_losses():
+    import tensorflow as tf
+
+    model = gan.build({**GAN_HYPERPARAMETERS, "CONDITIONAL": False}, num_classes=10)
+    before = [w.copy() for w in (model.generator.get_weights()[0],
+                                 model.discriminator.get_weights()[0])]
+    images = tf.random.uniform((16, 28, 28, 1), -1, 1)
+    logs = model.train_step((images, tf.zeros(16, tf.int32)))
+    assert all(np.isfinite(float(value)) for value in logs.values())
+    assert set(logs) == {"discriminator_loss", "generator_loss", "real_accuracy"}
+    assert not np.array_equal(before[0], model.generator.get_weights()[0])
+    assert not np.array_equal(before[1], model.discriminator.get_weights()[0])
+
+
+def test_hyperparameters_of_keeps_only_uppercase_constants():
+    namespace = {"EPOCHS": 3, "OUT_DIR": "x", "DATA_DIR": None, "lower": 1, "MODULE": np,
+                 "FILTERS": (1, 2)}
+    assert experiment.hyperparameters_of(namespace) == {
+        "EPOCHS": 3, "OUT_DIR": "x", "DATA_DIR": None, "FILTERS": (1, 2)}
+
+
+def test_configure_overrides_constants_and_types(monkeypatch):
+    namespace = {"__doc__": "A test.", "EPOCHS": 3, "LEARNING_RATE": 1e-3, "CONDITIONAL": False,
+                 "FILTERS": (32, 64), "DATA_DIR": None, "OUT_DIR": "outputs/x"}
+    experiment.configure(namespace, ["--epochs", "5", "--learning-rate", "0.01",
+                                     "--conditional", "true", "--filters", "8,16",
+                                     "--data-dir", "/data"])
+    assert namespace["EPOCHS"] == 5 and namespace["LEARNING_RATE"] == 0.01
+    assert namespace["CONDITIONAL"] is True and namespace["FILTERS"] == (8, 16)
+    assert namespace["DATA_DIR"] == "/data" and namespace["OUT_DIR"] == "outputs/x"
