@@ -18,7 +18,7 @@ import common.models as models
 import common.vae as vae
 
 # Hyperparameters: the same networks as vae_mnist.py, so its weights can start this run.
-EPOCHS = 25
+EPOCHS = 20
 BATCH_SIZE = 128
 LATENT_DIM = 2
 ENCODER_FILTERS = (32, 64)

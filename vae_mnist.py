@@ -14,7 +14,7 @@ import common.models as models
 import common.vae as vae
 
 # Hyperparameters: the keras-io VAE, whose 2-D latent space can be drawn as it is.
-EPOCHS = 30
+EPOCHS = 20
 BATCH_SIZE = 128
 LATENT_DIM = 2
 ENCODER_FILTERS = (32, 64)

@@ -264,6 +264,31 @@ def vae_elbo(encoder, decoder, images01, labels, num_classes, batch_size=512):
     return {"negative_elbo": reconstruction + kl, "reconstruction": reconstruction, "kl": kl}
 
 
+def latent_statistics(encoder, images01, labels, num_classes, neighbours=5):
+    """How separable the classes are in a VAE's latent space (the study's crowding question).
+
+    - latent_knn_accuracy: leave-one-out 5-nearest-neighbour accuracy of the class from the
+      latent means (1.0: every class its own cluster; low: classes crowd together);
+    - latent_centres_within_1: share of classes whose median code lies within 1 of the
+      origin (the prior's standard deviation): the "central cluster" of the study.
+    """
+    from common import vae
+
+    points = vae.encode(encoder, images01, labels if num_classes else None).astype(np.float32)
+    votes = []
+    for start in range(0, len(points), 2048):
+        distances = _squared_distances(points[start : start + 2048], points)
+        distances[np.arange(len(distances)), np.arange(start, start + len(distances))] = np.inf
+        nearest = np.argpartition(distances, neighbours, axis=1)[:, :neighbours]
+        votes += [np.bincount(labels[row]).argmax() for row in nearest]
+    classes = sorted(set(labels.tolist()))
+    centres = np.array([np.median(points[labels == label], axis=0) for label in classes])
+    return {
+        "latent_knn_accuracy": float((np.array(votes) == labels).mean()),
+        "latent_centres_within_1": float((np.linalg.norm(centres, axis=1) <= 1.0).mean()),
+    }
+
+
 def evaluate_run(run_path, data_dir=None, evaluator_folder=None, max_samples=MAX_SAMPLES):
     """Scores the finished run in `run_path` on both validation sets; writes `eval.json`."""
     from common import models
@@ -308,6 +333,8 @@ def evaluate_run(run_path, data_dir=None, evaluator_folder=None, max_samples=MAX
             usable = labels < model_classes if model_classes else np.ones(len(labels), bool)
             scores.update(vae_elbo(encoder, image_maker, real01[usable], labels[usable],
                                    model_classes))
+            scores.update(latent_statistics(encoder, real01[usable], labels[usable],
+                                            model_classes))
         results["validation_sets"][name] = scores
         print(f"{name:>13}: FID {scores['fid']:.2f}  KID {scores['kid']:.4f}  precision "
               f"{scores['precision']:.3f}  recall {scores['recall']:.3f}  letters "

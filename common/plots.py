@@ -40,14 +40,16 @@ def save_image_grid(images, path, title, columns=None):
     images = _as_2d(images)
     columns = columns or math.ceil(math.sqrt(len(images)))
     canvas = tile(images, columns)
-    scale = 1.6 / 28 * 1.0
-    figure = plt.figure(figsize=(max(3.0, canvas.shape[1] * scale / 1.6 * 0.9),
-                                 canvas.shape[0] * scale / 1.6 * 0.9 + 0.6))
-    axes = figure.add_axes([0, 0, 1, 1 - 0.6 / figure.get_figheight()])
+    inches_per_pixel = 0.3 / 28  # 0.3 inch per character keeps a 10x10 grid near 100 KB
+    title_inches = 0.35
+    width = max(3.0, canvas.shape[1] * inches_per_pixel)
+    height = canvas.shape[0] * inches_per_pixel + title_inches
+    figure = plt.figure(figsize=(width, height))
+    axes = figure.add_axes([0, 0, 1, 1 - title_inches / height])
     axes.imshow(canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     axes.axis("off")
-    figure.suptitle(title, fontsize=8, y=0.995, va="top")
-    figure.savefig(path, dpi=DPI)
+    figure.text(0.5, 1 - 0.05 / height, title, fontsize=7, ha="center", va="top", wrap=True)
+    figure.savefig(path, dpi=DPI * 1.5)
     plt.close(figure)
 
 
