@@ -62,4 +62,6 @@ experiment.fit(model, train_dataset, run, EPOCHS, epoch_figure=samples.save)
 
 samples.save_final()
 experiment.finish(run, model)
+if INIT_FROM:
+    models.save_retraining_figure(INIT_FROM, run)
 evaluation.evaluate_run(run.path, DATA_DIR)

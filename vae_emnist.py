@@ -65,4 +65,6 @@ vae.save_prior_samples(model, run, NUM_SAMPLES, class_names)
 vae.save_latent_figures(model, run, validation_images, validation_labels, class_names,
                         PLOT_CHARS, GRID_SIZE, LATENT_AXES)
 experiment.finish(run, model)
+if INIT_FROM:
+    models.save_retraining_figure(INIT_FROM, run)
 evaluation.evaluate_run(run.path, DATA_DIR)

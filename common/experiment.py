@@ -242,12 +242,8 @@ class RunFolder:
                 f"Cannot resume {self.path}: it holds a {config.get('model')} run, "
                 f"not a {self.model_kind} run."
             )
-        stored = config["hyperparameters"]
-        changed = {
-            name: (stored.get(name), value)
-            for name, value in self.hyperparameters.items()
-            if name not in ("DATA_DIR",) and _jsonable(value) != stored.get(name)
-        }
+        changed = differing_hyperparameters(config["hyperparameters"], self.hyperparameters,
+                                            ignore={"DATA_DIR"})
         if changed:
             raise ValueError(
                 f"Cannot resume {self.path} with other hyperparameters "
@@ -285,6 +281,15 @@ class RunFolder:
 
     def history(self):
         return read_history(self.file(HISTORY_FILE))
+
+
+def differing_hyperparameters(stored, given, ignore=()):
+    """{name: (stored value, given value)} for the hyperparameters that differ."""
+    return {
+        name: (stored.get(name), value)
+        for name, value in given.items()
+        if name not in ignore and _jsonable(value) != stored.get(name)
+    }
 
 
 def _jsonable(value):

@@ -13,6 +13,8 @@ import zlib
 
 import numpy as np
 
+from common import experiment
+
 NETWORKS = {"gan": ("generator", "discriminator"), "vae": ("encoder", "decoder")}
 IMAGE_MAKER = {"gan": "generator", "vae": "decoder"}
 # Hyperparameters that may differ between a run and the run it is retrained from.
@@ -106,13 +108,9 @@ def init_from(model, kind, hyperparameters, source_path):
             f"--init-from {source_path} holds a {config.get('model')} run; this script trains "
             f"a {kind}."
         )
-    stored = config["hyperparameters"]
-    different = {
-        name: (stored.get(name), value)
-        for name, value in hyperparameters.items()
-        if name not in MAY_DIFFER_ON_RETRAINING and name in stored
-        and stored[name] != (list(value) if isinstance(value, tuple) else value)
-    }
+    different = experiment.differing_hyperparameters(
+        config["hyperparameters"], hyperparameters,
+        ignore=MAY_DIFFER_ON_RETRAINING | (hyperparameters.keys() - config["hyperparameters"]))
     if different:
         raise ValueError(
             f"--init-from {source_path} has another architecture; differing hyperparameters "
@@ -151,3 +149,18 @@ def write_handwriting(run_path, text):
                                        f"{config['data_source']}")
     print(f"Wrote {path}")
     return path
+
+
+def save_retraining_figure(source_path, run, count=50, columns=10):
+    """What retraining did: samples of the source model (top) and of the retrained model
+    (bottom) from the same noise; conditional models are asked for the digits 0-9 in turn."""
+    from common import plots
+
+    conditional = run.hyperparameters["CONDITIONAL"]
+    labels = np.arange(count) % 10 if conditional else None
+    before = sample(source_path, count, labels, seed=run.hyperparameters["SEED"])
+    after = sample(run.path, count, labels, seed=run.hyperparameters["SEED"])
+    plots.save_image_grid(
+        np.concatenate([before, after]), run.file("retraining_before_after.png"),
+        run.title(f"same noise; top: {os.path.basename(os.path.normpath(source_path))} "
+                  f"before retraining, bottom: after retraining"), columns=columns)

@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from common import data, plots
+from common import data, models, plots
 
 LATENT_GRID_RANGE = 2.5  # prior standard deviations covered by the manifold grid
 
@@ -154,11 +154,6 @@ def encode(encoder, images, labels=None):
     return mean
 
 
-def decode(decoder, latent, labels=None):
-    inputs = [latent] if labels is None else [latent, np.asarray(labels, dtype=np.int32)]
-    return decoder.predict(inputs, verbose=0, batch_size=512)
-
-
 def latent_grid(latent_dim, size, axes=(0, 1)):
     """Latent vectors over a size x size grid of two axes (others 0), top row = high axis 1."""
     values = np.linspace(-LATENT_GRID_RANGE, LATENT_GRID_RANGE, size)
@@ -189,7 +184,7 @@ class ReconstructionGrid:
 
     def save(self, epoch):
         latent = encode(self.model.encoder, self.images, self.labels)
-        reconstructions = decode(self.model.decoder, latent, self.labels)
+        reconstructions = models.make_images("vae", self.model.decoder, latent, self.labels)
         rows = []
         for start in range(0, len(self.images), self.columns):
             rows += [self.images[start : start + self.columns],
@@ -205,7 +200,8 @@ def save_prior_samples(model, run, count, class_names):
     rng = np.random.default_rng(run.hyperparameters["SEED"])
     latent = rng.normal(size=(count, model.decoder.inputs[0].shape[-1])).astype(np.float32)
     labels = np.arange(count) % len(class_names) if model.num_classes else None
-    plots.save_image_grid(decode(model.decoder, latent, labels), run.file("samples_final.png"),
+    plots.save_image_grid(models.make_images("vae", model.decoder, latent, labels),
+                          run.file("samples_final.png"),
                           run.title(f"samples from the prior ({run.completed_epochs} epochs)"),
                           columns=min(len(class_names), 16) if model.num_classes else None)
 
@@ -240,7 +236,7 @@ def save_latent_figures(model, run, images, labels, class_names, plot_chars="", 
     if model.num_classes:  # a conditional decoder needs a class: use the first plotted one
         grid_labels = np.full(len(grid), data.labels_for_characters(plot_chars or class_names[0],
                                                                     class_names)[0])
-    plots.save_latent_grid(decode(model.decoder, grid, grid_labels), values,
+    plots.save_latent_grid(models.make_images("vae", model.decoder, grid, grid_labels), values,
                            run.file("latent_grid.png"),
                            run.title(f"decoded {grid_size}x{grid_size} grid of the latent space"),
                            (f"z[{axes[0]}]", f"z[{axes[1]}]"))

@@ -109,6 +109,7 @@ def test_conditional_gan_generates_text_and_retrains_on_emnist(conditional_gan_m
     result = run_script("gan_emnist.py", *QUICK, "--conditional", "true", "--data-dir",
                         tiny_data, "--out-dir", out, "--init-from", conditional_gan_mnist_run)
     assert "Initialised from" in result.stdout
+    assert (out / "retraining_before_after.png").stat().st_size > 1000
     config, evaluation = assert_run_contract(out, ("generator", "discriminator"))
     assert "STAND-IN" in config["data_source"]  # tiny EMNIST files are not official counts
     assert 0 <= evaluation["validation_sets"]["digits"]["conditional_accuracy"] <= 1
@@ -134,6 +135,7 @@ def test_vae_retrained_on_emnist_and_conditional_vae_generates(vae_mnist_run, ru
     assert "Initialised from" in result.stdout
     assert_run_contract(retrained, ("encoder", "decoder"))
     assert (retrained / "latent_scatter_AEIOU.png").exists()
+    assert (retrained / "retraining_before_after.png").exists()
 
     conditional = runs / "vae_emnist_conditional"
     run_script("vae_emnist.py", *QUICK, "--data-dir", tiny_data, "--out-dir", conditional,
