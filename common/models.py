@@ -162,5 +162,5 @@ def save_retraining_figure(source_path, run, count=50, columns=10):
     after = sample(run.path, count, labels, seed=run.hyperparameters["SEED"])
     plots.save_image_grid(
         np.concatenate([before, after]), run.file("retraining_before_after.png"),
-        run.title(f"same noise; top: {os.path.basename(os.path.normpath(source_path))} "
-                  f"before retraining, bottom: after retraining"), columns=columns)
+        run.title(f"top: {os.path.basename(os.path.normpath(source_path))} before "
+                  f"retraining; bottom: after (same noise)"), columns=columns)

@@ -41,8 +41,9 @@ def save_image_grid(images, path, title, columns=None):
     columns = columns or math.ceil(math.sqrt(len(images)))
     canvas = tile(images, columns)
     inches_per_pixel = 0.3 / 28  # 0.3 inch per character keeps a 10x10 grid near 100 KB
-    title_inches = 0.35
     width = max(3.0, canvas.shape[1] * inches_per_pixel)
+    title_lines = math.ceil(len(title) / (width * 15))  # about 15 characters per inch at 7 pt
+    title_inches = 0.12 + 0.14 * title_lines
     height = canvas.shape[0] * inches_per_pixel + title_inches
     figure = plt.figure(figsize=(width, height))
     axes = figure.add_axes([0, 0, 1, 1 - title_inches / height])
