@@ -52,10 +52,11 @@ train_dataset = data.make_dataset(images, labels, BATCH_SIZE, seed=SEED, value_r
 
 # Model: from scratch, or the MNIST GAN's weights (a conditional model keeps its ten digit
 # classes; the 37 letter classes start fresh).
-run = experiment.RunFolder(OUT_DIR, "gan", hyperparameters, options, "emnist", DATA_DIR)
 model = gan.build(hyperparameters, num_classes=len(class_names))
 if INIT_FROM:
     models.init_from(model, "gan", hyperparameters, INIT_FROM)
+# Only now the run folder: a bad option above leaves no half-made run behind.
+run = experiment.RunFolder(OUT_DIR, "gan", hyperparameters, options, "emnist", DATA_DIR)
 
 samples = gan.SampleGrid(model, run, NUM_SAMPLES, class_names)
 experiment.fit(model, train_dataset, run, EPOCHS, epoch_figure=samples.save)

@@ -44,10 +44,11 @@ class_names = data.class_names("mnist")
 train_dataset = data.make_dataset(images, labels, BATCH_SIZE, seed=SEED, value_range=(-1, 1))
 
 # Model
-run = experiment.RunFolder(OUT_DIR, "gan", hyperparameters, options, "mnist", DATA_DIR)
 model = gan.build(hyperparameters, num_classes=len(class_names))
 if INIT_FROM:
     models.init_from(model, "gan", hyperparameters, INIT_FROM)
+# Only now the run folder: a bad option above leaves no half-made run behind.
+run = experiment.RunFolder(OUT_DIR, "gan", hyperparameters, options, "mnist", DATA_DIR)
 
 # Training, with a grid from the same noise after every epoch.
 samples = gan.SampleGrid(model, run, NUM_SAMPLES, class_names)

@@ -51,10 +51,11 @@ train_dataset = data.make_dataset(images, labels, BATCH_SIZE, seed=SEED)
 validation_dataset = data.make_dataset(validation_images, validation_labels, 512, shuffle=False,
                                        drop_remainder=False)
 
-run = experiment.RunFolder(OUT_DIR, "vae", hyperparameters, options, "emnist", DATA_DIR)
-model = vae.build(hyperparameters, num_classes=len(class_names))
+model = vae.build(hyperparameters, len(class_names), class_names)
 if INIT_FROM:
     models.init_from(model, "vae", hyperparameters, INIT_FROM)
+# Only now the run folder: a bad option above leaves no half-made run behind.
+run = experiment.RunFolder(OUT_DIR, "vae", hyperparameters, options, "emnist", DATA_DIR)
 
 reconstructions = vae.ReconstructionGrid(model, run, validation_images, validation_labels)
 experiment.fit(model, train_dataset, run, EPOCHS, epoch_figure=reconstructions.save,

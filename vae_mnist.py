@@ -48,10 +48,11 @@ validation_dataset = data.make_dataset(validation_images, validation_labels, 512
                                        drop_remainder=False)
 
 # Model
-run = experiment.RunFolder(OUT_DIR, "vae", hyperparameters, options, "mnist", DATA_DIR)
-model = vae.build(hyperparameters, num_classes=len(class_names))
+model = vae.build(hyperparameters, len(class_names), class_names)
 if INIT_FROM:
     models.init_from(model, "vae", hyperparameters, INIT_FROM)
+# Only now the run folder: a bad option above leaves no half-made run behind.
+run = experiment.RunFolder(OUT_DIR, "vae", hyperparameters, options, "mnist", DATA_DIR)
 
 # Training, with reconstructions of the same validation digits after every epoch.
 reconstructions = vae.ReconstructionGrid(model, run, validation_images, validation_labels)

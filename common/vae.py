@@ -131,9 +131,19 @@ class VAE(keras.Model):
         return self._track(*self.losses_of(images, labels, training=False))
 
 
-def build(hyperparameters, num_classes):
-    """The VAE of a script's hyperparameters (`num_classes` used only when conditional)."""
+def build(hyperparameters, num_classes, class_names=None):
+    """The VAE of a script's hyperparameters (`num_classes` used only when conditional).
+
+    Checks the figure options against the model first (with `class_names`), so a bad
+    --plot-chars or --latent-axes fails before training rather than after it.
+    """
     h = hyperparameters
+    axes = h.get("LATENT_AXES", (0, 1))
+    if len(axes) != 2 or len(set(axes)) != 2 or max(axes) >= h["LATENT_DIM"]:
+        raise ValueError(f"--latent-axes needs two different axes below LATENT_DIM = "
+                         f"{h['LATENT_DIM']}, got {','.join(map(str, axes))}.")
+    if class_names is not None and h.get("PLOT_CHARS"):
+        data.labels_for_characters(h["PLOT_CHARS"], class_names)
     classes = num_classes if h["CONDITIONAL"] else 0
     model = VAE(
         encoder=build_encoder(h["LATENT_DIM"], h["ENCODER_FILTERS"], h["KERNEL_SIZE"],
@@ -210,27 +220,26 @@ def save_latent_figures(model, run, images, labels, class_names, plot_chars="", 
                         axes=(0, 1)):
     """The study's two latent figures: the scatter of encoded images and the manifold grid.
 
-    `plot_chars` restricts the scatter to those characters (as the study did to debug one
-    class). Above two latent dimensions the scatter shows the first two principal components
-    and the grid varies latent axes `axes` with the others at 0.
+    `plot_chars` adds a scatter of those characters only (as the study did to debug one
+    class), on the same axes. Above two latent dimensions the scatter shows the first two
+    principal components and the grid varies latent axes `axes` with the others at 0.
     """
-    suffix = ""
-    if plot_chars:
-        images, labels = data.select_characters(images, labels, plot_chars, class_names)
-        suffix = "_" + "".join(character if character.isalnum() else "_" for character in plot_chars)
     points = encode(model.encoder, data.scale_images(images),
                     labels if model.num_classes else None)
     latent_dim = points.shape[1]
+    axis_names = ("z[0]", "z[1]")
     if latent_dim > 2:
         points = principal_components(points)
         axis_names = ("principal component 1", "principal component 2")
-    else:
-        axis_names = ("z[0]", "z[1]")
-    shown = f" ({plot_chars} only)" if plot_chars else ""
-    plots.save_latent_scatter(points, labels, class_names, run.file(f"latent_scatter{suffix}.png"),
-                              run.title(f"validation set in the latent space{shown}"), axis_names)
-    if max(axes) >= latent_dim:
-        raise ValueError(f"--latent-axes {axes} needs LATENT_DIM > {max(axes)}, got {latent_dim}.")
+    plots.save_latent_scatter(points, labels, class_names, run.file("latent_scatter.png"),
+                              run.title("validation set in the latent space"), axis_names)
+    if plot_chars:
+        keep = np.isin(labels, data.labels_for_characters(plot_chars, class_names))
+        suffix = "".join(character if character.isalnum() else "_" for character in plot_chars)
+        plots.save_latent_scatter(points[keep], labels[keep], class_names,
+                                  run.file(f"latent_scatter_{suffix}.png"),
+                                  run.title(f"validation set in the latent space, {plot_chars} "
+                                            f"only"), axis_names)
     grid, values = latent_grid(latent_dim, grid_size, axes)
     grid_labels = None
     if model.num_classes:  # a conditional decoder needs a class: use the first plotted one

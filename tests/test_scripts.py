@@ -96,7 +96,7 @@ def test_gan_mnist_writes_every_output(gan_mnist_run):
 
 def test_vae_mnist_writes_every_output_and_latent_figures(vae_mnist_run):
     _, evaluation = assert_run_contract(vae_mnist_run, ("encoder", "decoder"))
-    for name in ("latent_scatter_5.png", "latent_grid.png"):
+    for name in ("latent_scatter.png", "latent_scatter_5.png", "latent_grid.png"):
         assert (vae_mnist_run / name).stat().st_size > 1000
     digits = evaluation["validation_sets"]["digits"]
     assert digits["negative_elbo"] == pytest.approx(digits["reconstruction"] + digits["kl"])
@@ -150,10 +150,23 @@ def test_init_from_another_model_is_refused(vae_mnist_run, runs, tiny_data):
     result = run_script("gan_emnist.py", *QUICK, "--data-dir", tiny_data, "--out-dir", out,
                         "--init-from", vae_mnist_run, expect_success=False)
     assert result.returncode == 2 and "holds a vae run" in result.stderr
+    assert not out.exists()
     result = run_script("vae_emnist.py", *QUICK, "--data-dir", tiny_data, "--out-dir",
                         out / "other", "--init-from", vae_mnist_run, "--dense-units", "8",
                         expect_success=False)
     assert result.returncode == 2 and "DENSE_UNITS" in result.stderr
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--plot-chars", "Q"], "'Q' is not in this dataset"),
+    (["--latent-axes", "0,2"], "--latent-axes needs two different axes below LATENT_DIM = 2"),
+])
+def test_bad_figure_options_fail_before_training(arguments, message, runs, tiny_data):
+    out = runs / "bad_figures"
+    result = run_script("vae_mnist.py", *QUICK, *arguments, "--data-dir", tiny_data,
+                        "--out-dir", out, expect_success=False)
+    assert result.returncode == 2 and message in result.stderr
+    assert not out.exists()
 
 
 def test_finished_run_is_never_silently_overwritten(vae_mnist_run, tiny_data):
@@ -242,3 +255,26 @@ def test_nan_loss_stops_training_and_keeps_last_good_checkpoint(tmp_path, tiny_d
     fresh.load_weights(str(tmp_path / "run" / "checkpoint.weights.h5"))
     for saved, kept in zip(fresh.get_weights(), good):
         np.testing.assert_array_equal(saved, kept)
+
+
+def test_report_tables_finished_runs_and_lists_missing_ones(gan_mnist_run, vae_mnist_run,
+                                                            tmp_path):
+    import shutil
+
+    outputs = tmp_path / "outputs"
+    for run in (gan_mnist_run, vae_mnist_run):
+        shutil.copytree(run, outputs / run.name)
+    unfinished = outputs / "gan_emnist"
+    shutil.copytree(gan_mnist_run, unfinished)
+    (unfinished / "finished.json").unlink()
+    run_script("compare.py", "--outputs", outputs)
+    report = (outputs / "REPORT.md").read_text()
+    assert "| GAN, MNIST | MNIST | 1 |" in report and "| VAE, MNIST | MNIST | 1 |" in report
+    gan_fid = json.loads((gan_mnist_run / "eval.json").read_text())["validation_sets"][
+        "digits"]["fid"]
+    assert f"GAN {gan_fid:.1f}" in report  # conclusion 2 quotes the measured FIDs
+    assert "- GAN, EMNIST from scratch: no finished, evaluated run" in report
+    assert "`gan_emnist`: not finished, left out" in report
+    assert "1. Speed: not checked" in report
+    for figure in ("report_samples.png", "report_latent.png", "report_losses.png"):
+        assert (outputs / figure).stat().st_size > 1000
