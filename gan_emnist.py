@@ -46,13 +46,14 @@ hyperparameters = experiment.hyperparameters_of(globals())
 
 # Data: EMNIST Balanced train, upright (common.data fixes EMNIST's transposed storage).
 images, labels = data.load("emnist", "train", DATA_DIR)
-images, labels = experiment.limit_images(images, labels, LIMIT, BATCH_SIZE)
+batch_size = BATCH_SIZE * options.strategy.num_replicas_in_sync  # --strategy mirrored: global
+images, labels = experiment.limit_images(images, labels, LIMIT, batch_size)
 class_names = data.class_names("emnist", DATA_DIR)
-train_dataset = data.make_dataset(images, labels, BATCH_SIZE, seed=SEED, value_range=(-1, 1))
+train_dataset = data.make_dataset(images, labels, batch_size, seed=SEED, value_range=(-1, 1))
 
 # Model: from scratch, or the MNIST GAN's weights (a conditional model keeps its ten digit
 # classes; the 37 letter classes start fresh).
-model = gan.build(hyperparameters, num_classes=len(class_names))
+model = gan.build(hyperparameters, len(class_names), options.strategy)
 if INIT_FROM:
     models.init_from(model, "gan", hyperparameters, INIT_FROM)
 # Only now the run folder: a bad option above leaves no half-made run behind.

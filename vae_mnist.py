@@ -40,15 +40,16 @@ hyperparameters = experiment.hyperparameters_of(globals())
 # Data: MNIST train to learn from; MNIST test (the digits validation set) for the
 # validation ELBO every epoch and for the latent figures.
 images, labels = data.load("mnist", "train", DATA_DIR)
-images, labels = experiment.limit_images(images, labels, LIMIT, BATCH_SIZE)
+batch_size = BATCH_SIZE * options.strategy.num_replicas_in_sync  # --strategy mirrored: global
+images, labels = experiment.limit_images(images, labels, LIMIT, batch_size)
 validation_images, validation_labels = data.validation_set("digits", DATA_DIR)
 class_names = data.class_names("mnist")
-train_dataset = data.make_dataset(images, labels, BATCH_SIZE, seed=SEED)
+train_dataset = data.make_dataset(images, labels, batch_size, seed=SEED)
 validation_dataset = data.make_dataset(validation_images, validation_labels, 512, shuffle=False,
                                        drop_remainder=False)
 
 # Model
-model = vae.build(hyperparameters, len(class_names), class_names)
+model = vae.build(hyperparameters, len(class_names), class_names, options.strategy)
 if INIT_FROM:
     models.init_from(model, "vae", hyperparameters, INIT_FROM)
 # Only now the run folder: a bad option above leaves no half-made run behind.

@@ -148,6 +148,9 @@ def configure(namespace, argv=None):
                              "model in --out-dir, then exit")
     parser.add_argument("--evaluate-only", action="store_true",
                         help="score the saved model in --out-dir again (eval.json), then exit")
+    parser.add_argument("--strategy", choices=("default", "mirrored"), default="default",
+                        help="mirrored: data-parallel training over all visible GPUs "
+                             "(tf.distribute.MirroredStrategy); BATCH_SIZE is per replica")
     arguments = parser.parse_args(argv)
     overrides = {name: getattr(arguments, name) for name in hyperparameters}
     try:
@@ -155,6 +158,8 @@ def configure(namespace, argv=None):
     except ValueError as error:
         parser.error(str(error))
     namespace.update(overrides)
+    arguments.strategy_name = arguments.strategy
+    arguments.strategy = distribution_strategy(arguments.strategy)
     if arguments.generate is not None:
         from common import models
 
@@ -193,6 +198,8 @@ class RunFolder:
         self.class_names = data.class_names(dataset, data_dir)
         self.data_source = data.source_description(dataset, data_dir)
         self.completed_epochs = 0
+        self.strategy = {"name": options.strategy_name,
+                         "replicas": options.strategy.num_replicas_in_sync}
         config_path = self.file(CONFIG_FILE)
         if options.resume:
             self._open_for_resume(config_path)
@@ -227,6 +234,7 @@ class RunFolder:
             "data_source": self.data_source,
             "class_names": self.class_names,
             "hyperparameters": self.hyperparameters,
+            "strategy": self.strategy,
             "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
             "versions": _versions(),
             "machine": machine_description(),
@@ -427,6 +435,32 @@ def fit(model, dataset, run, epochs, epoch_figure=None, validation_data=None):
         verbose=2 if os.environ.get("CI") else 1,
     )
     return run.history()
+
+
+def distribution_strategy(name):
+    """The tf.distribute strategy for `--strategy`: `default` (one device) or `mirrored`.
+
+    `mirrored` replicates the model on every visible GPU. Without GPUs it falls back to the
+    CPU, split into HANDWRITING_LOGICAL_CPUS logical devices when that variable is set (how
+    the tests train on two replicas without a GPU).
+    """
+    import tensorflow as tf
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name != "mirrored":
+        raise ValueError(f"Unknown --strategy {name!r}: expected default or mirrored.")
+    logical_cpus = int(os.environ.get("HANDWRITING_LOGICAL_CPUS", "0"))
+    if not tf.config.list_physical_devices("GPU") and logical_cpus > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * logical_cpus)
+        devices = [device.name for device in tf.config.list_logical_devices("CPU")]
+        strategy = tf.distribute.MirroredStrategy(devices)
+    else:
+        strategy = tf.distribute.MirroredStrategy()
+    print(f"MirroredStrategy over {strategy.num_replicas_in_sync} replica(s).")
+    return strategy
 
 
 def limit_images(images, labels, limit, batch_size):

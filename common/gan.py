@@ -120,11 +120,17 @@ class GAN(keras.Model):
             discriminator_loss = (self.loss_function(real_targets, real_logits)
                                   + self.loss_function(tf.zeros_like(fake_logits), fake_logits))
             generator_loss = self.loss_function(tf.ones_like(fake_logits), fake_logits)
+            # Under MirroredStrategy the optimizers sum the replicas' gradients: scale each
+            # replica's mean loss by 1 / replicas so the sum is the global batch's mean.
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled_discriminator_loss = discriminator_loss / replicas
+            scaled_generator_loss = generator_loss / replicas
         self.discriminator_optimizer.apply_gradients(zip(
-            discriminator_tape.gradient(discriminator_loss, self.discriminator.trainable_variables),
+            discriminator_tape.gradient(scaled_discriminator_loss,
+                                        self.discriminator.trainable_variables),
             self.discriminator.trainable_variables))
         self.generator_optimizer.apply_gradients(zip(
-            generator_tape.gradient(generator_loss, self.generator.trainable_variables),
+            generator_tape.gradient(scaled_generator_loss, self.generator.trainable_variables),
             self.generator.trainable_variables))
         self.discriminator_loss_tracker.update_state(discriminator_loss)
         self.generator_loss_tracker.update_state(generator_loss)
@@ -133,8 +139,14 @@ class GAN(keras.Model):
         return {metric.name: metric.result() for metric in self.metrics}
 
 
-def build(hyperparameters, num_classes):
-    """The GAN of a script's hyperparameters (`num_classes` used only when conditional)."""
+def build(hyperparameters, num_classes, strategy=None):
+    """The GAN of a script's hyperparameters (`num_classes` used only when conditional),
+    built in `strategy`'s scope (see experiment.distribution_strategy)."""
+    with (strategy or tf.distribute.get_strategy()).scope():
+        return _build(hyperparameters, num_classes)
+
+
+def _build(hyperparameters, num_classes):
     h = hyperparameters
     classes = num_classes if h["CONDITIONAL"] else 0
     model = GAN(

@@ -22,6 +22,7 @@ class Sampling(layers.Layer):
         super().__init__(**kwargs)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.built = True  # no weights; Keras's distributed fit wants every layer built
 
     def call(self, inputs):
         mean, log_variance = inputs
@@ -121,8 +122,11 @@ class VAE(keras.Model):
         images, labels = data
         with tf.GradientTape() as tape:
             reconstruction_loss, kl_loss = self.losses_of(images, labels, training=True)
-            total_loss = reconstruction_loss + kl_loss
-        gradients = tape.gradient(total_loss, self.trainable_variables)
+            # Under MirroredStrategy the optimizer sums the replicas' gradients: scale each
+            # replica's loss by 1 / replicas so the sum is the global batch's mean.
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled_loss = (reconstruction_loss + kl_loss) / replicas
+        gradients = tape.gradient(scaled_loss, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
         return self._track(reconstruction_loss, kl_loss)
 
@@ -131,7 +135,7 @@ class VAE(keras.Model):
         return self._track(*self.losses_of(images, labels, training=False))
 
 
-def build(hyperparameters, num_classes, class_names=None):
+def build(hyperparameters, num_classes, class_names=None, strategy=None):
     """The VAE of a script's hyperparameters (`num_classes` used only when conditional).
 
     Checks the figure options against the model first (with `class_names`), so a bad
@@ -144,7 +148,11 @@ def build(hyperparameters, num_classes, class_names=None):
                          f"{h['LATENT_DIM']}, got {','.join(map(str, axes))}.")
     if class_names is not None and h.get("PLOT_CHARS"):
         data.labels_for_characters(h["PLOT_CHARS"], class_names)
-    classes = num_classes if h["CONDITIONAL"] else 0
+    with (strategy or tf.distribute.get_strategy()).scope():
+        return _build(h, num_classes if h["CONDITIONAL"] else 0)
+
+
+def _build(h, classes):
     model = VAE(
         encoder=build_encoder(h["LATENT_DIM"], h["ENCODER_FILTERS"], h["KERNEL_SIZE"],
                               h["DENSE_UNITS"], classes),

@@ -239,7 +239,8 @@ def test_nan_loss_stops_training_and_keeps_last_good_checkpoint(tmp_path, tiny_d
     hyperparameters = {"LATENT_DIM": 2, "ENCODER_FILTERS": (8, 8), "DECODER_FILTERS": (8, 8),
                        "KERNEL_SIZE": 3, "DENSE_UNITS": 8, "LEARNING_RATE": 1e-3,
                        "CONDITIONAL": False, "SEED": 0}
-    options = argparse.Namespace(resume=False, overwrite=False)
+    options = argparse.Namespace(resume=False, overwrite=False, strategy_name="default",
+                                 strategy=experiment.distribution_strategy("default"))
     run = experiment.RunFolder(str(tmp_path / "run"), "vae", hyperparameters, options, "mnist",
                                tiny_data)
     model = vae.build(hyperparameters, num_classes=10)
@@ -278,3 +279,23 @@ def test_report_tables_finished_runs_and_lists_missing_ones(gan_mnist_run, vae_m
     assert "1. Speed: not checked" in report
     for figure in ("report_samples.png", "report_latent.png", "report_losses.png"):
         assert (outputs / figure).stat().st_size > 1000
+
+
+@pytest.mark.parametrize("script, single_device_run", [("gan_mnist.py", "gan_mnist_run"),
+                                                       ("vae_mnist.py", "vae_mnist_run")])
+def test_mirrored_strategy_on_two_logical_cpus(script, single_device_run, request, runs,
+                                               tiny_data, monkeypatch):
+    single = request.getfixturevalue(single_device_run)
+    out = runs / f"mirrored_{script[:3]}"
+    monkeypatch.setenv("HANDWRITING_LOGICAL_CPUS", "2")
+    extra = ["--plot-chars", "5"] if script.startswith("vae") else []  # as the single run
+    result = run_script(script, *QUICK, "--strategy", "mirrored", "--data-dir", tiny_data,
+                        "--out-dir", out, *extra)
+    assert "MirroredStrategy over 2 replica(s)." in result.stdout
+    config = json.loads((out / "config.json").read_text())
+    assert config["strategy"] == {"name": "mirrored", "replicas": 2}
+    header, row = (out / "history.csv").read_text().splitlines()
+    losses = [float(value) for name, value in zip(header.split(","), row.split(","))
+              if name.endswith("loss")]
+    assert losses and all(np.isfinite(losses))
+    assert sorted(os.listdir(out)) == sorted(os.listdir(single))
