@@ -103,6 +103,27 @@ def table(runs):
     return "\n".join(lines)
 
 
+def summary_table(runs):
+    """The headline numbers, narrow enough for the README."""
+    lines = ["| model | epochs | s/epoch | FID digits | FID digits+upper | precision / recall "
+             "(digits) | letters share (digits+upper) | coverage (digits / digits+upper) "
+             "| -ELBO digits |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for label, *_ in QUADRANTS:
+        if label not in runs:
+            continue
+        run = runs[label]
+        elbo = score(run, "digits", "negative_elbo")
+        lines.append(
+            f"| {label} | {len(run['history'])} | {seconds_per_epoch(run):.0f} | "
+            f"{score(run, 'digits', 'fid'):.1f} | {score(run, 'digits_upper', 'fid'):.1f} | "
+            f"{score(run, 'digits', 'precision'):.2f} / {score(run, 'digits', 'recall'):.2f} | "
+            f"{score(run, 'digits_upper', 'letters_share'):.2f} | "
+            f"{score(run, 'digits', 'coverage'):.2f} / {score(run, 'digits_upper', 'coverage'):.2f}"
+            f" | {f'{elbo:.1f}' if elbo is not None else '-'} |")
+    return "\n".join(lines)
+
+
 def verdict(supported):
     return "**supported**" if supported else "**not supported**"
 
@@ -233,7 +254,7 @@ def loss_figure(runs, path):
     return os.path.basename(path)
 
 
-def write_report(outputs):
+def write_report(outputs, note=""):
     runs, notes = load_runs(outputs)
     missing = [label for label, *_ in QUADRANTS if label not in runs]
     samples = side_by_side(runs, [label for label, *_ in QUADRANTS], "samples_final.png",
@@ -260,8 +281,13 @@ def write_report(outputs):
         f"128-d feature space, so they compare runs here but not with published FIDs.",
         "- Validation sets: `digits` = MNIST test (10,000); `digits_upper` = EMNIST test, "
         "labels 0-35. Samples per set = the set's size (10,000 max).",
+        *([f"- Note: {note}"] if note else []),
         "",
-        "## Table 1, measured",
+        "## Summary",
+        "",
+        summary_table(runs) if runs else "No finished, evaluated runs yet.",
+        "",
+        "## Table 1, measured (all metrics)",
         "",
         table(runs) if runs else "No finished, evaluated runs yet.",
         "",
@@ -296,7 +322,9 @@ def write_report(outputs):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--outputs", default="outputs", help="folder of run folders")
+    parser.add_argument("--note", default="", help="a line for the report's header, e.g. how "
+                                                   "the runs shared the machine")
     arguments = parser.parse_args()
     if not os.path.isdir(arguments.outputs):
         raise SystemExit(f"error: {arguments.outputs} is not a folder")
-    write_report(arguments.outputs)
+    write_report(arguments.outputs, arguments.note)
