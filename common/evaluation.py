@@ -13,6 +13,8 @@ from N generated samples (N = the set's size, at most `max_samples`):
 - the evaluator's class histogram of the samples, the share it calls letters (the study's
   "false positive" question) and coverage: the share of the set's classes that receive at
   least half of a uniform share (1 / (2 x classes)) of the samples;
+- in-set FID: the FID of only those samples the evaluator assigns to the set's classes (at
+  least 200 of them), i.e. the quality of the digits a model makes, whatever its class mix;
 - VAE only: ELBO, reconstruction and KL in nats per image on the set;
 - conditional models: the evaluator's accuracy on samples of each requested class.
 """
@@ -33,6 +35,7 @@ NEAREST_NEIGHBOURS = 3
 KID_SUBSET_SIZE = 1000
 KID_SUBSETS = 50
 MAX_SAMPLES = 10_000
+MIN_SAMPLES_FOR_FID = 200
 SAMPLE_SEED = 2024
 
 
@@ -242,8 +245,14 @@ def score_samples(evaluator, real_images01, real_labels, fake_images01, set_clas
         "precision": precision,
         "recall": recall,
     }
-    scores.update(class_statistics(evaluator.predict(fake_images01), set_classes,
-                                   evaluator.class_names))
+    predicted = evaluator.predict(fake_images01)
+    scores.update(class_statistics(predicted, set_classes, evaluator.class_names))
+    # The samples the evaluator calls one of the set's classes, alone: how good the digits
+    # are that a model makes, apart from how many of its samples are digits at all.
+    in_set = np.isin(predicted, set_classes)
+    scores["in_set_samples"] = int(in_set.sum())
+    if in_set.sum() >= MIN_SAMPLES_FOR_FID:
+        scores["in_set_fid"] = frechet_distance(real_features, fake_features[in_set])
     return scores
 
 

@@ -107,3 +107,14 @@ def test_evaluator_retrains_when_the_data_changes(evaluator, tiny_data, tmp_path
 def test_sampling_unknown_run_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a run folder"):
         models.sample(str(tmp_path), 4)
+
+
+def test_in_set_fid_scores_only_the_samples_of_the_sets_classes(evaluator, tiny_data):
+    digits, digit_labels = data.validation_set("digits", tiny_data)
+    emnist, emnist_labels = data.load("emnist", "train", tiny_data)
+    letters = emnist[emnist_labels >= 10][:300]
+    real = data.scale_images(np.concatenate([digits] * 3))
+    fake = data.scale_images(np.concatenate([digits] * 3 + [letters]))
+    scores = evaluation.score_samples(evaluator, real, None, fake, list(range(10)))
+    assert scores["in_set_samples"] >= 0.9 * len(real)
+    assert scores["in_set_fid"] < 0.2 * scores["fid"]  # the letters are what is wrong

@@ -82,7 +82,7 @@ def assert_run_contract(out, networks, epochs=1):
     for name in ("digits", "digits_upper"):
         scores = evaluation["validation_sets"][name]
         for metric in ("fid", "kid", "kid_standard_error", "precision", "recall",
-                       "letters_share", "coverage"):
+                       "letters_share", "coverage", "in_set_samples"):
             assert np.isfinite(scores[metric]), (name, metric)
     return config, evaluation
 
