@@ -311,6 +311,7 @@ def evaluate_run(run_path, data_dir=None, evaluator_folder=None, max_samples=MAX
     started = time.perf_counter()
     evaluator = Evaluator(evaluator_folder, data_dir)
     image_maker = models.load_network(run_path, models.IMAGE_MAKER[kind])
+    encoder = models.load_network(run_path, "encoder") if kind == "vae" else None
     model_classes = len(config["class_names"]) if config["hyperparameters"]["CONDITIONAL"] else 0
     rng = np.random.default_rng(SAMPLE_SEED)
     results = {"run": run_path, "model": kind, "data_source": config["data_source"],
@@ -337,8 +338,7 @@ def evaluate_run(run_path, data_dir=None, evaluator_folder=None, max_samples=MAX
                 config["class_names"][label]: float((predicted[requested == label] == label).mean())
                 for label in sorted(set(requested.tolist()))
             }
-        if kind == "vae":
-            encoder = models.load_network(run_path, "encoder")
+        if encoder is not None:
             usable = labels < model_classes if model_classes else np.ones(len(labels), bool)
             scores.update(vae_elbo(encoder, image_maker, real01[usable], labels[usable],
                                    model_classes))
