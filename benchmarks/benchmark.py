@@ -1,19 +1,27 @@
 """Training-speed benchmark: our four default models against the study's tutorial recipes.
 
-    python benchmarks/benchmark.py --data-dir ../shared/data            # writes RESULTS.md
-    python benchmarks/benchmark.py --data-dir ../shared/data --quick    # fewer timed steps
+    python benchmarks/benchmark.py --data-dir ../shared/data                  # RESULTS.md
+    python benchmarks/benchmark.py --data-dir ../shared/data --quick          # smoke check
+    python benchmarks/benchmark.py --data-dir ../shared/data --quality-epochs 3 --quality-seeds 2
+    python benchmarks/benchmark.py --data-dir ../shared/data --full-runs /tmp/runs   # RUNS.md
 
-Run by hand, not in CI. In one process, so the ratios share the machine's state:
-- the machine's practical float32 limit: GFLOP/s of a large matmul;
-- the input pipeline alone (images/s, common.data.make_dataset);
-- for each quadrant, training images/s of the script's default model and of the baseline
-  (keras-io DCGAN recipe: batch 32, a discriminator step and a generator step that each
-  generate, plain tf.data without prefetch; keras-io VAE recipe: batch 128), the median of
-  several timed windows after warm-up, and achieved GFLOP/s from a per-layer FLOP count.
+Run by hand, not in CI.
+- speed (default), in one process so the ratios share the machine's state: a large float32
+  matmul (the machine's practical limit), the input pipeline alone, and for each quadrant the
+  training images/s of the baseline (the tutorials' recipe and Keras's own layers: keras-io
+  DCGAN step at batch 32, keras-io VAE at batch 128), of the script's default model, and of
+  each optimisation tried (VARIANTS), with achieved GFLOP/s from a per-layer FLOP count.
+- quality: digits FID after the same epochs for the baseline, the default and the batch
+  changes (QUALITY.md): a speed-up is kept only where samples are no worse.
+- full runs: each script's default command, alone, timed end to end with its evaluation.
 """
 
 import argparse
 import ast
+import itertools
+import json
+import shutil
+import subprocess
 import os
 import statistics
 import sys
@@ -26,6 +34,7 @@ import numpy as np  # noqa: E402
 
 import common.data as data  # noqa: E402
 import common.gan as gan  # noqa: E402
+import common.layers as fast_layers  # noqa: E402
 import common.vae as vae  # noqa: E402
 
 SCRIPTS = {"gan_mnist": "mnist", "gan_emnist": "emnist", "vae_mnist": "mnist",
@@ -54,6 +63,9 @@ def forward_flops(network):
             _, height, width, _ = layer.output.shape
             channels = layer.input.shape[-1]
             total += 2 * height * width * np.prod(layer.kernel_size) * channels * layer.filters
+        elif isinstance(layer, fast_layers.SingleFilterConv2D):
+            _, height, width, channels = layer.input.shape
+            total += 2 * height * width * layer.kernel_size**2 * channels
         elif isinstance(layer, keras.layers.Dense):
             total += 2 * layer.input.shape[-1] * layer.units
     return int(total)
@@ -132,49 +144,330 @@ class KerasIoDCGAN(gan.GAN):
                 "generator_loss": self.generator_loss_tracker.result()}
 
 
-def build_model(kind, constants, num_classes, baseline):
+class OneDiscriminatorCallGAN(gan.GAN):
+    """Our step with real and fake images concatenated into one discriminator call."""
+
+    def train_step(self, data_batch):
+        import tensorflow as tf
+        import keras
+
+        real_images, _ = data_batch
+        batch_size = tf.shape(real_images)[0]
+        noise = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+        with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
+            fake_images = self.generator(noise, training=True)
+            logits = self.discriminator(tf.concat([real_images, fake_images], 0), training=True)
+            real_logits, fake_logits = logits[:batch_size], logits[batch_size:]
+            discriminator_loss = (
+                self.loss_function(tf.ones_like(real_logits) * (1 - self.label_smoothing),
+                                   real_logits)
+                + self.loss_function(tf.zeros_like(fake_logits), fake_logits))
+            generator_loss = self.loss_function(tf.ones_like(fake_logits), fake_logits)
+        self.discriminator_optimizer.apply_gradients(zip(
+            discriminator_tape.gradient(discriminator_loss, self.discriminator.trainable_weights),
+            self.discriminator.trainable_weights))
+        self.generator_optimizer.apply_gradients(zip(
+            generator_tape.gradient(generator_loss, self.generator.trainable_weights),
+            self.generator.trainable_weights))
+        self.discriminator_loss_tracker.update_state(discriminator_loss)
+        self.generator_loss_tracker.update_state(generator_loss)
+        return {"discriminator_loss": self.discriminator_loss_tracker.result(),
+                "generator_loss": self.generator_loss_tracker.result()}
+
+
+# Each quadrant's variants, timed in turns in one process. A variant is the script's default
+# model with the changes given; "baseline" is the tutorials' recipe with Keras's own layers.
+VARIANTS = {
+    "gan": [
+        ("baseline: keras-io DCGAN step, batch 32", {"recipe": "keras-io", "BATCH_SIZE": 32,
+                                                     "fast_layers": False}),
+        ("one generator pass per step, batch 64", {"BATCH_SIZE": 64, "fast_layers": False}),
+        ("+ common/layers.py (fused batch norm, one-filter conv)", {"BATCH_SIZE": 64}),
+        ("default + batch 128", {"BATCH_SIZE": 128}),
+        ("default + steps_per_execution 8", {"BATCH_SIZE": 64, "STEPS_PER_EXECUTION": 8}),
+        ("default + XLA (jit_compile)", {"BATCH_SIZE": 64, "jit_compile": True}),
+        ("default + real and fake through the discriminator in one call",
+         {"BATCH_SIZE": 64, "recipe": "one-discriminator-call"}),
+    ],
+    "vae": [
+        ("baseline: keras-io VAE, batch 128", {"BATCH_SIZE": 128, "fast_layers": False}),
+        ("+ common/layers.py (one-filter conv)", {"BATCH_SIZE": 128}),
+        ("default + batch 256", {"BATCH_SIZE": 256}),
+        ("default + steps_per_execution 8", {"BATCH_SIZE": 128, "STEPS_PER_EXECUTION": 8}),
+        ("default + XLA (jit_compile)", {"BATCH_SIZE": 128, "jit_compile": True}),
+    ],
+}
+
+
+def build_variant(kind, constants, num_classes, changes):
+    """The model of `constants` (a script's defaults) with `changes`; returns (model, batch)."""
     import keras
 
-    constants = dict(constants, CONDITIONAL=False)
+    h = dict(constants, CONDITIONAL=False)
+    h.update({key: value for key, value in changes.items() if key.isupper()})
+    fast_layers = changes.get("fast_layers", True)
     if kind == "vae":
-        return vae.build(constants, num_classes)
-    model = gan.build(constants, num_classes)
-    if baseline:
-        baseline_model = KerasIoDCGAN(model.discriminator, model.generator,
-                                      constants["LATENT_DIM"], seed=0)
-        baseline_model.compile(keras.optimizers.Adam(1e-4), keras.optimizers.Adam(1e-4))
-        baseline_model.build_optimizers()
-        return baseline_model
-    return model
+        model = vae.VAE(vae.build_encoder(h["LATENT_DIM"], h["ENCODER_FILTERS"],
+                                          h["KERNEL_SIZE"], h["DENSE_UNITS"]),
+                        vae.build_decoder(h["LATENT_DIM"], h["DECODER_FILTERS"],
+                                          h["KERNEL_SIZE"], fast_layers=fast_layers),
+                        seed=h["SEED"])
+        model.compile(keras.optimizers.Adam(h["LEARNING_RATE"]),
+                      steps_per_execution=h["STEPS_PER_EXECUTION"],
+                      jit_compile=changes.get("jit_compile", False))
+        model.build_optimizers()
+        return model, h["BATCH_SIZE"]
+    step = {"keras-io": KerasIoDCGAN, "one-discriminator-call": OneDiscriminatorCallGAN}.get(
+        changes.get("recipe"), gan.GAN)
+    model = step(
+        gan.build_discriminator(h["DISCRIMINATOR_FILTERS"], h["KERNEL_SIZE"], h["DROPOUT"]),
+        gan.build_generator(h["LATENT_DIM"], h["GENERATOR_FILTERS"], h["KERNEL_SIZE"],
+                            fast_layers=fast_layers),
+        h["LATENT_DIM"], label_smoothing=h["LABEL_SMOOTHING"], seed=h["SEED"])
+    if step is KerasIoDCGAN:  # the tutorial's optimizers
+        optimizers = keras.optimizers.Adam(1e-4), keras.optimizers.Adam(1e-4)
+    else:
+        optimizers = [keras.optimizers.Adam(h[f"{network}_LEARNING_RATE"], beta_1=h["ADAM_BETA_1"])
+                      for network in ("DISCRIMINATOR", "GENERATOR")]
+    model.compile(*optimizers,
+                  steps_per_execution=h["STEPS_PER_EXECUTION"],
+                  jit_compile=changes.get("jit_compile", False))
+    model.build_optimizers()
+    return model, h["BATCH_SIZE"]
 
 
-def plain_dataset(images, labels, batch_size, value_range):
-    """The tutorials' input: from_tensor_slices, shuffle, batch; no prefetch."""
+def is_script_default(kind, constants, changes):
+    """Whether a variant is what the script trains by default (its layers and settings)."""
+    if changes.get("recipe") or not changes.get("fast_layers", True):
+        return False
+    if changes.get("jit_compile"):
+        return False
+    return all(constants[key] == value for key, value in changes.items() if key.isupper())
+
+
+def in_memory_dataset(images, labels, batch_size, value_range):
+    """Scaled float32 batches held in memory: the timings measure training, not input (the
+    real pipeline is timed separately and is >100x faster than any training step)."""
     import tensorflow as tf
 
-    low, high = value_range
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(len(images))
-    dataset = dataset.map(lambda x, y: (tf.cast(x[..., None], tf.float32) / 255.0
-                                        * (high - low) + low, y))
-    return dataset.batch(batch_size, drop_remainder=True)
+    scaled = data.scale_images(images, value_range)
+    return tf.data.Dataset.from_tensor_slices((scaled, labels)).batch(
+        batch_size, drop_remainder=True).repeat()
 
 
-def training_images_per_second(model, dataset, batch_size, steps, windows):
-    """Median images/s over `windows` timed windows of `steps` steps, after a warm-up."""
+def time_window(model, dataset, batch_size, images_per_window):
+    """Images/s of one `fit()` window, from the step timestamps after its first tenth (so
+    fit's start-up, seconds on this machine, is not counted)."""
     import keras
 
-    times = []
+    stamps = []
 
-    class Timer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
+    class Stamps(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            stamps.append(time.perf_counter())
 
-        def on_epoch_end(self, epoch, logs=None):
-            times.append(time.perf_counter() - self.started)
+    executions = max(3, images_per_window // (batch_size * model.steps_per_execution))
+    model.fit(dataset, steps_per_epoch=executions * model.steps_per_execution, epochs=1,
+              verbose=0, callbacks=[Stamps()])
+    skip = max(1, len(stamps) // 10)
+    images = (len(stamps) - 1 - skip) * batch_size * model.steps_per_execution
+    return images / (stamps[-1] - stamps[skip])
 
-    model.fit(dataset.repeat(), steps_per_epoch=steps, epochs=windows + 1, verbose=0,
-              callbacks=[Timer()])
-    return statistics.median(steps * batch_size / seconds for seconds in times[1:])
+
+def time_variants(kind, constants, images, labels, num_classes, variants, rounds,
+                  images_per_window):
+    """Median images/s of each variant; variants take turns, so a slow spell of this noisy
+    machine falls on all of them alike."""
+    value_range = (-1, 1) if kind == "gan" else (0, 1)
+    entries = []
+    for label, changes in variants:
+        model, batch_size = build_variant(kind, constants, num_classes, changes)
+        window_images = images[:images_per_window], labels[:images_per_window]
+        dataset = in_memory_dataset(*window_images, batch_size, value_range)
+        time_window(model, dataset, batch_size, images_per_window)  # warm-up: tracing
+        entries.append((label, changes, model, dataset, batch_size))
+    speeds = {label: [] for label, *_ in entries}
+    for _ in range(rounds):
+        for label, _, model, dataset, batch_size in entries:
+            speeds[label].append(time_window(model, dataset, batch_size, images_per_window))
+    results = []
+    for label, changes, model, _, batch_size in entries:
+        speed = statistics.median(speeds[label])
+        flops = training_flops(kind, model, changes.get("recipe") == "keras-io")
+        results.append({"label": label, "batch": batch_size, "speed": speed,
+                        "gflops": flops * speed / 1e9, "mflop_per_image": flops / 1e6,
+                        "default": is_script_default(kind, constants, changes)})
+        print(f"  {label}: {speed:.0f} images/s {[round(v) for v in speeds[label]]}")
+    return results
+
+
+def speed(arguments):
+    """Matmul limit, input pipeline, and every variant of every quadrant -> RESULTS.md."""
+    import tensorflow as tf
+
+    rounds, images_per_window = (1, 1024) if arguments.quick else (4, 12800)
+    limit = matmul_gflops()
+    print(f"float32 matmul limit: {limit:.0f} GFLOP/s")
+    loaded = {dataset: data.load(dataset, "train", arguments.data_dir)
+              for dataset in ("mnist", "emnist")}
+    pipeline = pipeline_images_per_second(*loaded["mnist"], 64)
+    print(f"input pipeline alone: {pipeline:.0f} images/s (batch 64)")
+    tables = {}
+    for script, dataset in SCRIPTS.items():
+        kind = script[:3]
+        constants = script_constants(script)
+        # The MNIST quadrants try every variant; the EMNIST ones (same networks, more
+        # classes of data) compare the baseline with the script's default.
+        variants = VARIANTS[kind] if dataset == "mnist" else [
+            VARIANTS[kind][0], ("script default", {})]
+        print(script)
+        tables[script] = time_variants(
+            kind, constants, *loaded[dataset], len(data.class_names(dataset, arguments.data_dir)),
+            variants, rounds, images_per_window)
+    machine = f"{os.cpu_count()} CPU cores, GPUs: {tf.config.list_physical_devices('GPU') or 'none'}"
+    lines = [
+        "# Training speed", "",
+        f"Command: `python benchmarks/benchmark.py --data-dir ../shared/data"
+        f"{' --quick' if arguments.quick else ''}` on {machine}; {time.strftime('%Y-%m-%d')}.",
+        f"Each variant's images/s is the median of {rounds} windows of {images_per_window} "
+        "images, the variants of a quadrant taking turns (after one warm-up window each); a "
+        "window counts from its first tenth of steps on. Training reads scaled batches held in "
+        "memory, the same for every variant.", "",
+        f"- float32 matmul (2048x2048) limit: **{limit:.0f} GFLOP/s**",
+        f"- input pipeline alone (common.data.make_dataset, batch 64): **{pipeline:.0f} images/s**",
+        "", "## Ours (each script's defaults) against the baseline", "",
+        "| quadrant | baseline img/s | ours batch | ours img/s | ours / baseline "
+        "| ours GFLOP/s | ours % of matmul limit |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for script, rows in tables.items():
+        baseline, = [row for row in rows if row["label"].startswith("baseline")]
+        ours, = [row for row in rows if row["default"]]
+        lines.append(f"| {script} | {baseline['speed']:.0f} | {ours['batch']} | "
+                     f"{ours['speed']:.0f} | **{ours['speed'] / baseline['speed']:.2f}x** | "
+                     f"{ours['gflops']:.1f} | {100 * ours['gflops'] / limit:.0f}% |")
+    lines += ["", "## Every optimisation, measured in the same run", "",
+              "The first rows add one change each, up to the script's default; each "
+              "\"default + ...\" row adds one change to the script's default. \"in the "
+              "script\": the script trains exactly this by default.", ""]
+    for script, rows in tables.items():
+        lines += [f"### {script}", "",
+                  "| variant | batch | MFLOP/image | img/s | x baseline | GFLOP/s | % of limit "
+                  "| in the script |", "|---|---|---|---|---|---|---|---|"]
+        for row in rows:
+            lines.append(f"| {row['label']} | {row['batch']} | {row['mflop_per_image']:.1f} | "
+                         f"{row['speed']:.0f} | {row['speed'] / rows[0]['speed']:.2f}x | "
+                         f"{row['gflops']:.1f} | {100 * row['gflops'] / limit:.0f}% | "
+                         f"{'yes' if row['default'] else ''} |")
+        lines.append("")
+    lines += ["FLOPs per image are counted per layer (Conv2D: 2 x output pixels x kernel area x "
+              "in x out channels; Conv2DTranspose: the same over input pixels; the one-filter "
+              "convolution as a Conv2D; Dense: 2 x in x out; normalisation and activations not "
+              "counted), and a backward pass counts twice its forward pass (see "
+              "`training_flops`)."]
+    write(arguments.output, lines)
+
+
+# Trained for the same number of epochs on MNIST and scored like a run (evaluation.py): the
+# speed-ups are kept only where the samples are no worse than the baseline's.
+QUALITY_VARIANTS = {
+    "gan": [VARIANTS["gan"][0], ("script default", {}),
+            ("default + batch 128", {"BATCH_SIZE": 128}),
+            ("default + batch 128, learning rates x2", {"BATCH_SIZE": 128,
+                                                        "GENERATOR_LEARNING_RATE": 4e-4,
+                                                        "DISCRIMINATOR_LEARNING_RATE": 4e-4})],
+    "vae": [VARIANTS["vae"][0], ("script default", {})],
+}
+
+
+def quality(arguments):
+    """Digits FID (and the VAE's -ELBO) after the same epochs for each QUALITY_VARIANT."""
+    import common.evaluation as evaluation
+    import common.models as models
+
+    images, labels = data.load("mnist", "train", arguments.data_dir)
+    real, real_labels = data.validation_set("digits", arguments.data_dir)
+    real01 = data.scale_images(real)
+    evaluator = evaluation.Evaluator(arguments.evaluator, arguments.data_dir)
+    epochs, seeds = arguments.quality_epochs, arguments.quality_seeds
+    lines = ["# Sample quality of the speed-ups", "",
+             f"Command: `python benchmarks/benchmark.py --data-dir ../shared/data --quality-epochs "
+             f"{epochs} --quality-seeds {seeds}`; {time.strftime('%Y-%m-%d')}. Each variant "
+             f"trains {epochs} epochs on the 60,000 MNIST digits (common.data.make_dataset), "
+             "then 10,000 samples are scored against the 10,000 MNIST test digits with the "
+             "evaluator of common/evaluation.py; one row per seed (weights, noise, shuffling). "
+             "Seconds include fit's start-up and the first epoch's tracing.", "",
+             "| model | variant | seed | batch | seconds | digits FID | precision | recall "
+             "| -ELBO (nats) |", "|---|---|---|---|---|---|---|---|---|"]
+    import keras
+
+    for kind, variants in QUALITY_VARIANTS.items():
+        constants = script_constants(f"{kind}_mnist")
+        value_range = (-1, 1) if kind == "gan" else (0, 1)
+        for (label, changes), seed in itertools.product(variants, range(seeds)):
+            keras.utils.set_random_seed(seed)
+            model, batch_size = build_variant(kind, dict(constants, SEED=seed), 10, changes)
+            dataset = data.make_dataset(images, labels, batch_size, seed=seed,
+                                        value_range=value_range)
+            started = time.perf_counter()
+            model.fit(dataset, epochs=epochs, verbose=0)
+            seconds = time.perf_counter() - started
+            image_maker = model.generator if kind == "gan" else model.decoder
+            latent = np.random.default_rng(0).normal(
+                size=(len(real01), models.latent_size(image_maker))).astype(np.float32)
+            fake01 = models.make_images(kind, image_maker, latent)
+            scores = evaluation.score_samples(evaluator, real01, real_labels, fake01,
+                                              list(range(10)))
+            elbo = ""
+            if kind == "vae":
+                elbo = "{:.1f}".format(evaluation.vae_elbo(
+                    model.encoder, model.decoder, real01, real_labels, 0)["negative_elbo"])
+            lines.append(f"| {kind} | {label} | {seed} | {batch_size} | {seconds:.0f} | "
+                         f"{scores['fid']:.1f} | {scores['precision']:.3f} | "
+                         f"{scores['recall']:.3f} | {elbo} |")
+            print(lines[-1], flush=True)
+    write(arguments.quality_output, lines)
+
+
+def full_runs(arguments):
+    """Each script's full default run, alone, one after another -> RUNS.md."""
+    folder = os.path.abspath(arguments.full_runs)
+    cached_evaluator = os.path.join(ROOT, "outputs", "evaluator")
+    if not os.path.exists(os.path.join(folder, "evaluator")) and os.path.exists(cached_evaluator):
+        # Scored by the same evaluator as outputs/, without training it again.
+        shutil.copytree(cached_evaluator, os.path.join(folder, "evaluator"))
+    lines = ["# Full default runs", "",
+             f"Each command run alone on {os.cpu_count()} CPU cores, one after another; "
+             f"{time.strftime('%Y-%m-%d')}. Wall time is the whole command (data, training with "
+             "its per-epoch figures and checkpoints, final figures, evaluation).", "",
+             "| command | epochs | wall (min) | training (min) | evaluation (s) | FID digits "
+             "| FID digits+upper |", "|---|---|---|---|---|---|---|"]
+    for script in SCRIPTS:
+        out_dir = os.path.join(folder, script)
+        command = [sys.executable, f"{script}.py", "--out-dir", out_dir]
+        if arguments.data_dir:
+            command += ["--data-dir", arguments.data_dir]
+        command += arguments.script_args.split()
+        print(" ".join(command), flush=True)
+        started = time.perf_counter()
+        subprocess.run(command, cwd=ROOT, check=True)
+        wall = time.perf_counter() - started
+        with open(os.path.join(out_dir, "finished.json")) as file:
+            finished = json.load(file)
+        with open(os.path.join(out_dir, "eval.json")) as file:
+            scores = json.load(file)
+        sets = scores["validation_sets"]
+        shown = " ".join(command[1:]).replace(folder, "RUNS")
+        lines.append(f"| `python {shown}` | {finished['epochs']} | {wall / 60:.1f} | "
+                     f"{finished['training_seconds'] / 60:.1f} | {scores['seconds']:.0f} | "
+                     f"{sets['digits']['fid']:.1f} | {sets['digits_upper']['fid']:.1f} |")
+        write(arguments.runs_output, lines)
+
+
+def write(path, lines):
+    with open(path, "w") as file:
+        file.write("\n".join(lines) + "\n")
+    print(f"Wrote {path}")
 
 
 def main():
@@ -182,62 +475,27 @@ def main():
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--quick", action="store_true", help="short windows (a smoke check)")
     parser.add_argument("--output", default=os.path.join(ROOT, "benchmarks", "RESULTS.md"))
+    parser.add_argument("--quality-epochs", type=int, default=0,
+                        help="instead of speed: train each QUALITY_VARIANT this many epochs "
+                             "and score its samples (writes QUALITY.md)")
+    parser.add_argument("--quality-output",
+                        default=os.path.join(ROOT, "benchmarks", "QUALITY.md"))
+    parser.add_argument("--evaluator", default=os.path.join(ROOT, "outputs", "evaluator"),
+                        help="the evaluator's cache folder (trained there if missing)")
+    parser.add_argument("--quality-seeds", type=int, default=1)
+    parser.add_argument("--full-runs", metavar="FOLDER",
+                        help="instead of speed: run each script with its defaults into FOLDER, "
+                             "one after another, and time them (writes RUNS.md)")
+    parser.add_argument("--script-args", default="",
+                        help="extra options for every full run, e.g. \"--epochs 1 --limit 2000\"")
+    parser.add_argument("--runs-output", default=os.path.join(ROOT, "benchmarks", "RUNS.md"))
     arguments = parser.parse_args()
-    import tensorflow as tf
-
-    steps, windows = (20, 2) if arguments.quick else (150, 4)
-    limit = matmul_gflops()
-    print(f"float32 matmul limit: {limit:.0f} GFLOP/s")
-    rows = []
-    loaded = {dataset: data.load(dataset, "train", arguments.data_dir)
-              for dataset in ("mnist", "emnist")}
-    images, labels = loaded["mnist"]
-    pipeline = pipeline_images_per_second(images, labels, 64)
-    print(f"input pipeline alone: {pipeline:.0f} images/s (batch 64)")
-    for script, dataset in SCRIPTS.items():
-        kind = script[:3]
-        constants = script_constants(script)
-        images, labels = loaded[dataset]
-        num_classes = len(data.class_names(dataset, arguments.data_dir))
-        value_range = (-1, 1) if kind == "gan" else (0, 1)
-        results = {}
-        for baseline in (True, False):
-            model = build_model(kind, constants, num_classes, baseline)
-            batch_size = (32 if kind == "gan" else 128) if baseline else constants["BATCH_SIZE"]
-            dataset_tf = (plain_dataset(images, labels, batch_size, value_range) if baseline
-                          else data.make_dataset(images, labels, batch_size, seed=0,
-                                                 value_range=value_range))
-            speed = training_images_per_second(model, dataset_tf, batch_size, steps, windows)
-            flops = training_flops(kind, model, baseline)
-            results[baseline] = (speed, flops * speed / 1e9, batch_size)
-            print(f"{script} {'baseline' if baseline else 'ours'}: {speed:.0f} images/s, "
-                  f"{flops / 1e6:.1f} MFLOP/image, {flops * speed / 1e9:.1f} GFLOP/s")
-        rows.append((script, results))
-    machine = f"{os.cpu_count()} CPU cores, GPUs: {tf.config.list_physical_devices('GPU') or 'none'}"
-    lines = [
-        "# Training speed", "",
-        f"Command: `python benchmarks/benchmark.py --data-dir ../shared/data"
-        f"{' --quick' if arguments.quick else ''}` on {machine}; {time.strftime('%Y-%m-%d')}.",
-        f"Median of {windows} windows of {steps} steps after one warm-up window.", "",
-        f"- float32 matmul (2048x2048) limit: **{limit:.0f} GFLOP/s**",
-        f"- input pipeline alone (common.data.make_dataset, batch 64): **{pipeline:.0f} images/s**",
-        "",
-        "| quadrant | baseline batch | baseline img/s | ours batch | ours img/s | ours / baseline "
-        "| baseline GFLOP/s | ours GFLOP/s | ours % of matmul limit |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for script, results in rows:
-        (base_speed, base_gflops, base_batch), (speed, gflops, batch) = results[True], results[False]
-        lines.append(f"| {script} | {base_batch} | {base_speed:.0f} | {batch} | {speed:.0f} | "
-                     f"{speed / base_speed:.2f}x | {base_gflops:.1f} | {gflops:.1f} | "
-                     f"{100 * gflops / limit:.0f}% |")
-    lines += ["", "FLOPs per image are counted per layer (Conv2D: 2 x output pixels x kernel "
-              "area x in x out channels; Conv2DTranspose: the same over input pixels; Dense: "
-              "2 x in x out), and a backward pass counts twice its forward pass (see "
-              "`training_flops`)."]
-    with open(arguments.output, "w") as file:
-        file.write("\n".join(lines) + "\n")
-    print(f"Wrote {arguments.output}")
+    if arguments.full_runs:
+        full_runs(arguments)
+    elif arguments.quality_epochs:
+        quality(arguments)
+    else:
+        speed(arguments)
 
 
 if __name__ == "__main__":

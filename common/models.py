@@ -42,7 +42,7 @@ def save_networks(model, kind, run_path):
 def load_network(run_path, name):
     import keras
 
-    from common import vae  # registers Sampling for safe-mode loading  # noqa: F401
+    from common import vae  # registers Sampling and common.layers for safe mode  # noqa: F401
 
     path = os.path.join(run_path, f"{name}.keras")
     if not os.path.exists(path):

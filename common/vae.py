@@ -11,6 +11,7 @@ import tensorflow as tf
 from keras import layers
 
 from common import data, models, plots
+from common import layers as fast
 
 LATENT_GRID_RANGE = 2.5  # prior standard deviations covered by the manifold grid
 
@@ -53,8 +54,14 @@ def build_encoder(latent_dim, filters, kernel_size, dense_units, num_classes=0):
     return keras.Model(inputs, [mean, log_variance], name="encoder")
 
 
-def build_decoder(latent_dim, filters, kernel_size, num_classes=0):
-    """Dense -> Reshape(7x7) -> Conv2DTranspose (stride 2) per filter -> Conv2DTranspose(1)."""
+def build_decoder(latent_dim, filters, kernel_size, num_classes=0, fast_layers=True):
+    """Dense -> Reshape(7x7) -> Conv2DTranspose (stride 2) per filter -> one-filter conv.
+
+    The last layer is keras-io's Conv2DTranspose(1, kernel_size) at stride 1, which is a
+    convolution with a flipped kernel: the same family of functions as
+    common.layers.SingleFilterConv2D, which computes it faster here (`fast_layers`; False
+    builds keras-io's layer, the benchmark's baseline).
+    """
     if len(filters) != 2:
         raise ValueError(f"DECODER_FILTERS needs two values (7->14->28 pixels), got {filters}.")
     latent = keras.Input((latent_dim,), name="latent")
@@ -70,8 +77,12 @@ def build_decoder(latent_dim, filters, kernel_size, num_classes=0):
     for index, count in enumerate(filters):
         hidden = layers.Conv2DTranspose(count, kernel_size, strides=2, padding="same",
                                         activation="relu", name=f"upsample_{index + 1}")(hidden)
-    image = layers.Conv2DTranspose(1, kernel_size, padding="same", activation="sigmoid",
-                                   name="to_image")(hidden)
+    if fast_layers:
+        image = fast.SingleFilterConv2D(kernel_size, activation="sigmoid",
+                                        name="to_image")(hidden)
+    else:
+        image = layers.Conv2DTranspose(1, kernel_size, padding="same", activation="sigmoid",
+                                       name="to_image")(hidden)
     return keras.Model(inputs, image, name="decoder")
 
 
