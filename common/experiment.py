@@ -280,7 +280,14 @@ class RunFolder:
     def restore_checkpoint(self, model):
         """Loads the last completed epoch's weights and optimizer state into `model`."""
         if self.completed_epochs:
-            model.load_weights(self.file(CHECKPOINT_WEIGHTS))
+            path = self.file(CHECKPOINT_WEIGHTS)
+            try:
+                model.load_weights(path)
+            except ValueError as error:
+                raise ValueError(
+                    f"{path} does not fit this model: it was written by another model or an "
+                    f"older version of this code ({error})"
+                ) from error
             print(f"Resuming {self.path} after epoch {self.completed_epochs}.")
         return self.completed_epochs
 

@@ -3,7 +3,7 @@
 Recipe, chosen for quality and speed on a CPU (see README, "Training recipe"):
 - images scaled to [-1, 1] and a tanh output: symmetric targets train better than sigmoid.
 - LeakyReLU(0.2) everywhere and batch normalisation in the generator only (DCGAN paper);
-  dropout in the discriminator, so it does not win too early on small 28x28 images.
+  optional dropout in the discriminator (DROPOUT; 0, as in the study, by default).
 - Adam(2e-4, beta_1=0.5) for both networks (DCGAN paper); one-sided label smoothing.
 - one generator forward pass per step, both networks updated from it (the TensorFlow DCGAN
   tutorial's scheme): a third less work per step than generating twice, as keras-io does.

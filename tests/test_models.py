@@ -78,3 +78,18 @@ def test_configure_overrides_constants_and_types(monkeypatch):
     assert namespace["EPOCHS"] == 5 and namespace["LEARNING_RATE"] == 0.01
     assert namespace["CONDITIONAL"] is True and namespace["FILTERS"] == (8, 16)
     assert namespace["DATA_DIR"] == "/data" and namespace["OUT_DIR"] == "outputs/x"
+
+
+def test_resuming_from_another_models_checkpoint_names_the_file(tmp_path):
+    import types
+
+    gan_model = gan.build(GAN_HYPERPARAMETERS, 10)
+    checkpoint = tmp_path / experiment.CHECKPOINT_WEIGHTS
+    gan_model.save_weights(str(checkpoint))
+    vae_model = vae.build({"LATENT_DIM": 2, "ENCODER_FILTERS": (4, 8), "DECODER_FILTERS": (8, 4),
+                           "KERNEL_SIZE": 3, "DENSE_UNITS": 8, "LEARNING_RATE": 1e-3,
+                           "CONDITIONAL": False, "SEED": 0}, 10)
+    run = types.SimpleNamespace(completed_epochs=1, path=str(tmp_path),
+                                file=lambda name: str(tmp_path / name))
+    with pytest.raises(ValueError, match=f"{checkpoint} does not fit this model"):
+        experiment.RunFolder.restore_checkpoint(run, vae_model)
