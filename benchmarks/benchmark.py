@@ -147,32 +147,12 @@ class KerasIoDCGAN(gan.GAN):
 class OneDiscriminatorCallGAN(gan.GAN):
     """Our step with real and fake images concatenated into one discriminator call."""
 
-    def train_step(self, data_batch):
+    def discriminate(self, real_images, fake_images, labels):
         import tensorflow as tf
-        import keras
 
-        real_images, _ = data_batch
-        batch_size = tf.shape(real_images)[0]
-        noise = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
-        with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
-            fake_images = self.generator(noise, training=True)
-            logits = self.discriminator(tf.concat([real_images, fake_images], 0), training=True)
-            real_logits, fake_logits = logits[:batch_size], logits[batch_size:]
-            discriminator_loss = (
-                self.loss_function(tf.ones_like(real_logits) * (1 - self.label_smoothing),
-                                   real_logits)
-                + self.loss_function(tf.zeros_like(fake_logits), fake_logits))
-            generator_loss = self.loss_function(tf.ones_like(fake_logits), fake_logits)
-        self.discriminator_optimizer.apply_gradients(zip(
-            discriminator_tape.gradient(discriminator_loss, self.discriminator.trainable_weights),
-            self.discriminator.trainable_weights))
-        self.generator_optimizer.apply_gradients(zip(
-            generator_tape.gradient(generator_loss, self.generator.trainable_weights),
-            self.generator.trainable_weights))
-        self.discriminator_loss_tracker.update_state(discriminator_loss)
-        self.generator_loss_tracker.update_state(generator_loss)
-        return {"discriminator_loss": self.discriminator_loss_tracker.result(),
-                "generator_loss": self.generator_loss_tracker.result()}
+        logits = self.discriminator(self._inputs(tf.concat([real_images, fake_images], 0),
+                                                 tf.concat([labels, labels], 0)), training=True)
+        return tf.split(logits, 2)
 
 
 # Each quadrant's variants, timed in turns in one process. A variant is the script's default
@@ -205,34 +185,19 @@ def build_variant(kind, constants, num_classes, changes):
 
     h = dict(constants, CONDITIONAL=False)
     h.update({key: value for key, value in changes.items() if key.isupper()})
-    fast_layers = changes.get("fast_layers", True)
-    if kind == "vae":
-        model = vae.VAE(vae.build_encoder(h["LATENT_DIM"], h["ENCODER_FILTERS"],
-                                          h["KERNEL_SIZE"], h["DENSE_UNITS"]),
-                        vae.build_decoder(h["LATENT_DIM"], h["DECODER_FILTERS"],
-                                          h["KERNEL_SIZE"], fast_layers=fast_layers),
-                        seed=h["SEED"])
-        model.compile(keras.optimizers.Adam(h["LEARNING_RATE"]),
-                      steps_per_execution=h["STEPS_PER_EXECUTION"],
-                      jit_compile=changes.get("jit_compile", False))
+    build = gan.build if kind == "gan" else vae.build
+    model = build(h, num_classes, fast_layers=changes.get("fast_layers", True))
+    recipe = changes.get("recipe")
+    if recipe:  # the same networks in another GAN training step
+        step = {"keras-io": KerasIoDCGAN, "one-discriminator-call": OneDiscriminatorCallGAN}
+        optimizers = ((keras.optimizers.Adam(1e-4), keras.optimizers.Adam(1e-4))  # keras-io's
+                      if recipe == "keras-io"
+                      else (model.discriminator_optimizer, model.generator_optimizer))
+        model = step[recipe](model.discriminator, model.generator, h["LATENT_DIM"],
+                             label_smoothing=h["LABEL_SMOOTHING"], seed=h["SEED"])
+        model.compile(*optimizers, steps_per_execution=h["STEPS_PER_EXECUTION"])
         model.build_optimizers()
-        return model, h["BATCH_SIZE"]
-    step = {"keras-io": KerasIoDCGAN, "one-discriminator-call": OneDiscriminatorCallGAN}.get(
-        changes.get("recipe"), gan.GAN)
-    model = step(
-        gan.build_discriminator(h["DISCRIMINATOR_FILTERS"], h["KERNEL_SIZE"], h["DROPOUT"]),
-        gan.build_generator(h["LATENT_DIM"], h["GENERATOR_FILTERS"], h["KERNEL_SIZE"],
-                            fast_layers=fast_layers),
-        h["LATENT_DIM"], label_smoothing=h["LABEL_SMOOTHING"], seed=h["SEED"])
-    if step is KerasIoDCGAN:  # the tutorial's optimizers
-        optimizers = keras.optimizers.Adam(1e-4), keras.optimizers.Adam(1e-4)
-    else:
-        optimizers = [keras.optimizers.Adam(h[f"{network}_LEARNING_RATE"], beta_1=h["ADAM_BETA_1"])
-                      for network in ("DISCRIMINATOR", "GENERATOR")]
-    model.compile(*optimizers,
-                  steps_per_execution=h["STEPS_PER_EXECUTION"],
-                  jit_compile=changes.get("jit_compile", False))
-    model.build_optimizers()
+    model.jit_compile = changes.get("jit_compile", False)
     return model, h["BATCH_SIZE"]
 
 
@@ -382,6 +347,8 @@ QUALITY_VARIANTS = {
 
 def quality(arguments):
     """Digits FID (and the VAE's -ELBO) after the same epochs for each QUALITY_VARIANT."""
+    import keras
+
     import common.evaluation as evaluation
     import common.models as models
 
@@ -399,8 +366,6 @@ def quality(arguments):
              "Seconds include fit's start-up and the first epoch's tracing.", "",
              "| model | variant | seed | batch | seconds | digits FID | precision | recall "
              "| -ELBO (nats) |", "|---|---|---|---|---|---|---|---|---|"]
-    import keras
-
     for kind, variants in QUALITY_VARIANTS.items():
         constants = script_constants(f"{kind}_mnist")
         value_range = (-1, 1) if kind == "gan" else (0, 1)

@@ -146,8 +146,9 @@ class VAE(keras.Model):
         return self._track(*self.losses_of(images, labels, training=False))
 
 
-def build(hyperparameters, num_classes, class_names=None, strategy=None):
-    """The VAE of a script's hyperparameters (`num_classes` used only when conditional).
+def build(hyperparameters, num_classes, class_names=None, strategy=None, fast_layers=True):
+    """The VAE of a script's hyperparameters (`num_classes` used only when conditional;
+    `fast_layers`: see build_decoder).
 
     Checks the figure options against the model first (with `class_names`), so a bad
     --plot-chars or --latent-axes fails before training rather than after it.
@@ -160,14 +161,15 @@ def build(hyperparameters, num_classes, class_names=None, strategy=None):
     if class_names is not None and h.get("PLOT_CHARS"):
         data.labels_for_characters(h["PLOT_CHARS"], class_names)
     with (strategy or tf.distribute.get_strategy()).scope():
-        return _build(h, num_classes if h["CONDITIONAL"] else 0)
+        return _build(h, num_classes if h["CONDITIONAL"] else 0, fast_layers)
 
 
-def _build(h, classes):
+def _build(h, classes, fast_layers):
     model = VAE(
         encoder=build_encoder(h["LATENT_DIM"], h["ENCODER_FILTERS"], h["KERNEL_SIZE"],
                               h["DENSE_UNITS"], classes),
-        decoder=build_decoder(h["LATENT_DIM"], h["DECODER_FILTERS"], h["KERNEL_SIZE"], classes),
+        decoder=build_decoder(h["LATENT_DIM"], h["DECODER_FILTERS"], h["KERNEL_SIZE"], classes,
+                              fast_layers),
         num_classes=classes, seed=h["SEED"],
     )
     model.compile(optimizer=keras.optimizers.Adam(h["LEARNING_RATE"]),
