@@ -34,6 +34,7 @@ ADAM_BETA_1 = 0.5
 LABEL_SMOOTHING = 0.1
 CONDITIONAL = False
 STEPS_PER_EXECUTION = 1
+PRECISION = "auto"  # float32, mixed_bfloat16, or auto: mixed_bfloat16 where a GPU is present
 NUM_SAMPLES = 94  # two rows of the 47 characters when conditional
 SEED = 1337
 LIMIT = 0  # train on the first LIMIT images only; 0 = all

@@ -3,6 +3,8 @@
     python benchmarks/benchmark.py --data-dir ../shared/data                  # RESULTS.md
     python benchmarks/benchmark.py --data-dir ../shared/data --quick          # smoke check
     python benchmarks/benchmark.py --data-dir ../shared/data --quality-epochs 3 --quality-seeds 2
+    python benchmarks/benchmark.py --data-dir ../shared/data --quality-epochs 3 --quality-seeds 2 \
+        --quality-variants bfloat16 --quality-output benchmarks/QUALITY_PRECISION.md
     python benchmarks/benchmark.py --data-dir ../shared/data --full-runs /tmp/runs   # RUNS.md
 
 Run by hand, not in CI.
@@ -87,10 +89,10 @@ def training_flops(kind, model, baseline):
     return 3 * generator + 8 * discriminator
 
 
-def matmul_gflops(size=2048, repeats=20):
+def matmul_gflops(size=2048, repeats=20, dtype="float32"):
     import tensorflow as tf
 
-    matrix = tf.random.normal((size, size))
+    matrix = tf.cast(tf.random.normal((size, size)), dtype)
     multiply = tf.function(lambda a: tf.matmul(a, a))
     multiply(matrix).numpy()
     started = time.perf_counter()
@@ -160,7 +162,8 @@ class OneDiscriminatorCallGAN(gan.GAN):
 VARIANTS = {
     "gan": [
         ("baseline: keras-io DCGAN step, batch 32", {"recipe": "keras-io", "BATCH_SIZE": 32,
-                                                     "fast_layers": False}),
+                                                     "fast_layers": False,
+                                                     "PRECISION": "float32"}),
         ("one generator pass per step, batch 64", {"BATCH_SIZE": 64, "fast_layers": False}),
         ("+ common/layers.py (fused batch norm, one-filter conv)", {"BATCH_SIZE": 64}),
         ("default + batch 128", {"BATCH_SIZE": 128}),
@@ -168,13 +171,18 @@ VARIANTS = {
         ("default + XLA (jit_compile)", {"BATCH_SIZE": 64, "jit_compile": True}),
         ("default + real and fake through the discriminator in one call",
          {"BATCH_SIZE": 64, "recipe": "one-discriminator-call"}),
+        ("default + --precision mixed_bfloat16 (opt-in on CPUs)",
+         {"BATCH_SIZE": 64, "PRECISION": "mixed_bfloat16"}),
     ],
     "vae": [
-        ("baseline: keras-io VAE, batch 128", {"BATCH_SIZE": 128, "fast_layers": False}),
+        ("baseline: keras-io VAE, batch 128", {"BATCH_SIZE": 128, "fast_layers": False,
+                                               "PRECISION": "float32"}),
         ("+ common/layers.py (one-filter conv)", {"BATCH_SIZE": 128}),
         ("default + batch 256", {"BATCH_SIZE": 256}),
         ("default + steps_per_execution 8", {"BATCH_SIZE": 128, "STEPS_PER_EXECUTION": 8}),
         ("default + XLA (jit_compile)", {"BATCH_SIZE": 128, "jit_compile": True}),
+        ("default + --precision mixed_bfloat16 (opt-in on CPUs)",
+         {"BATCH_SIZE": 128, "PRECISION": "mixed_bfloat16"}),
     ],
 }
 
@@ -273,6 +281,8 @@ def speed(arguments):
     rounds, images_per_window = (1, 1024) if arguments.quick else (4, 12800)
     limit = matmul_gflops()
     print(f"float32 matmul limit: {limit:.0f} GFLOP/s")
+    bfloat16_limit = matmul_gflops(dtype="bfloat16")
+    print(f"bfloat16 matmul: {bfloat16_limit:.0f} GFLOP/s")
     loaded = {dataset: data.load(dataset, "train", arguments.data_dir)
               for dataset in ("mnist", "emnist")}
     pipeline = pipeline_images_per_second(*loaded["mnist"], 64)
@@ -282,9 +292,9 @@ def speed(arguments):
         kind = script[:3]
         constants = script_constants(script)
         # The MNIST quadrants try every variant; the EMNIST ones (same networks, more
-        # classes of data) compare the baseline with the script's default.
+        # classes of data) compare the baseline with the script's default and bfloat16.
         variants = VARIANTS[kind] if dataset == "mnist" else [
-            VARIANTS[kind][0], ("script default", {})]
+            VARIANTS[kind][0], ("script default", {}), VARIANTS[kind][-1]]
         print(script)
         tables[script] = time_variants(
             kind, constants, *loaded[dataset], len(data.class_names(dataset, arguments.data_dir)),
@@ -298,7 +308,9 @@ def speed(arguments):
         "images, the variants of a quadrant taking turns (after one warm-up window each); a "
         "window counts from its first tenth of steps on. Training reads scaled batches held in "
         "memory, the same for every variant.", "",
-        f"- float32 matmul (2048x2048) limit: **{limit:.0f} GFLOP/s**",
+        f"- float32 matmul (2048x2048) limit: **{limit:.0f} GFLOP/s** (bfloat16: "
+        f"{bfloat16_limit:.0f} GFLOP/s; the mixed_bfloat16 rows are also counted against the "
+        "float32 limit)",
         f"- input pipeline alone (common.data.make_dataset, batch 64): **{pipeline:.0f} images/s**",
         "", "## Ours (each script's defaults) against the baseline", "",
         "| quadrant | baseline img/s | ours batch | ours img/s | ours / baseline "
@@ -311,6 +323,14 @@ def speed(arguments):
         lines.append(f"| {script} | {baseline['speed']:.0f} | {ours['batch']} | "
                      f"{ours['speed']:.0f} | **{ours['speed'] / baseline['speed']:.2f}x** | "
                      f"{ours['gflops']:.1f} | {100 * ours['gflops'] / limit:.0f}% |")
+    lines += ["", "Opt-in `--precision mixed_bfloat16` (not the CPU default: the issue reserves "
+              "mixed precision for GPUs):", ""]
+    for script, rows in tables.items():
+        baseline = rows[0]
+        for row in rows:
+            if "bfloat16" in row["label"]:
+                lines.append(f"- {script}: {row['speed']:.0f} images/s, "
+                             f"**{row['speed'] / baseline['speed']:.2f}x** the baseline")
     lines += ["", "## Every optimisation, measured in the same run", "",
               "The first rows add one change each, up to the script's default; each "
               "\"default + ...\" row adds one change to the script's default. \"in the "
@@ -340,8 +360,9 @@ QUALITY_VARIANTS = {
             ("default + batch 128", {"BATCH_SIZE": 128}),
             ("default + batch 128, learning rates x2", {"BATCH_SIZE": 128,
                                                         "GENERATOR_LEARNING_RATE": 4e-4,
-                                                        "DISCRIMINATOR_LEARNING_RATE": 4e-4})],
-    "vae": [VARIANTS["vae"][0], ("script default", {})],
+                                                        "DISCRIMINATOR_LEARNING_RATE": 4e-4}),
+            VARIANTS["gan"][-1]],  # mixed_bfloat16
+    "vae": [VARIANTS["vae"][0], ("script default", {}), VARIANTS["vae"][-1]],
 }
 
 
@@ -357,9 +378,13 @@ def quality(arguments):
     real01 = data.scale_images(real)
     evaluator = evaluation.Evaluator(arguments.evaluator, arguments.data_dir)
     epochs, seeds = arguments.quality_epochs, arguments.quality_seeds
+    chosen = arguments.quality_variants
+    command = (f"python benchmarks/benchmark.py --data-dir ../shared/data --quality-epochs "
+               f"{epochs} --quality-seeds {seeds}"
+               + (f" --quality-variants {chosen} --quality-output "
+                  f"{os.path.relpath(arguments.quality_output, ROOT)}" if chosen else ""))
     lines = ["# Sample quality of the speed-ups", "",
-             f"Command: `python benchmarks/benchmark.py --data-dir ../shared/data --quality-epochs "
-             f"{epochs} --quality-seeds {seeds}`; {time.strftime('%Y-%m-%d')}. Each variant "
+             f"Command: `{command}`; {time.strftime('%Y-%m-%d')}. Each variant "
              f"trains {epochs} epochs on the 60,000 MNIST digits (common.data.make_dataset), "
              "then 10,000 samples are scored against the 10,000 MNIST test digits with the "
              "evaluator of common/evaluation.py; one row per seed (weights, noise, shuffling). "
@@ -369,7 +394,9 @@ def quality(arguments):
     for kind, variants in QUALITY_VARIANTS.items():
         constants = script_constants(f"{kind}_mnist")
         value_range = (-1, 1) if kind == "gan" else (0, 1)
-        for (label, changes), seed in itertools.product(variants, range(seeds)):
+        chosen_variants = [(label, changes) for label, changes in variants
+                           if not chosen or chosen in label]
+        for (label, changes), seed in itertools.product(chosen_variants, range(seeds)):
             keras.utils.set_random_seed(seed)
             model, batch_size = build_variant(kind, dict(constants, SEED=seed), 10, changes)
             dataset = data.make_dataset(images, labels, batch_size, seed=seed,
@@ -448,6 +475,8 @@ def main():
     parser.add_argument("--evaluator", default=os.path.join(ROOT, "outputs", "evaluator"),
                         help="the evaluator's cache folder (trained there if missing)")
     parser.add_argument("--quality-seeds", type=int, default=1)
+    parser.add_argument("--quality-variants", metavar="TEXT", default="",
+                        help="only the quality variants whose label contains TEXT")
     parser.add_argument("--full-runs", metavar="FOLDER",
                         help="instead of speed: run each script with its defaults into FOLDER, "
                              "one after another, and time them (writes RUNS.md)")

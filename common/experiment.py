@@ -10,6 +10,7 @@
 """
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -24,6 +25,8 @@ import numpy as np
 MAY_BE_ZERO = {"LIMIT", "SEED", "LABEL_SMOOTHING", "DROPOUT", "LATENT_AXES"}
 # Hyperparameters that are fractions: 0 <= value < 1.
 FRACTIONS = {"LABEL_SMOOTHING", "DROPOUT"}
+# Hyperparameters that name one of a few choices.
+CHOICES = {"PRECISION": ("auto", "float32", "mixed_bfloat16")}
 # Paths and run switches: recorded in config.json but not part of the model's identity.
 NOT_ARCHITECTURE = {"DATA_DIR", "OUT_DIR", "INIT_FROM", "EPOCHS", "LIMIT", "SEED"}
 CHECKPOINT_WEIGHTS = "checkpoint.weights.h5"
@@ -95,6 +98,9 @@ def hyperparameters_of(namespace):
 
 def check_hyperparameters(hyperparameters):
     for name, value in hyperparameters.items():
+        if name in CHOICES and value not in CHOICES[name]:
+            raise ValueError(f"--{_option(name)} must be one of {', '.join(CHOICES[name])}, "
+                             f"got {value!r}.")
         values = value if isinstance(value, tuple) else (value,)
         for item in values:
             if isinstance(item, bool) or not isinstance(item, (int, float)):
@@ -235,6 +241,7 @@ class RunFolder:
             "class_names": self.class_names,
             "hyperparameters": self.hyperparameters,
             "strategy": self.strategy,
+            "precision": precision_policy(self.hyperparameters.get("PRECISION", "float32")),
             "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
             "versions": _versions(),
             "machine": machine_description(),
@@ -468,6 +475,38 @@ def distribution_strategy(name):
         strategy = tf.distribute.MirroredStrategy()
     print(f"MirroredStrategy over {strategy.num_replicas_in_sync} replica(s).")
     return strategy
+
+
+def precision_policy(precision, gpus=None):
+    """The Keras dtype policy of a script's PRECISION.
+
+    auto: mixed_bfloat16 where a GPU is present (bfloat16 needs no loss scaling), float32 on
+    CPUs. mixed_bfloat16: weights and losses in float32, layers compute in bfloat16; it also
+    pays on CPUs with AVX512_BF16 (benchmarks/RESULTS.md), but is not the CPU default.
+    """
+    if precision not in CHOICES["PRECISION"]:
+        raise ValueError(f"--precision must be one of {', '.join(CHOICES['PRECISION'])}, "
+                         f"got {precision!r}.")
+    if precision != "auto":
+        return precision
+    if gpus is None:
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+    return "mixed_bfloat16" if gpus else "float32"
+
+
+@contextlib.contextmanager
+def dtype_policy(policy):
+    """Layers created inside compute in `policy` (a Keras dtype policy name)."""
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def limit_images(images, labels, limit, batch_size):

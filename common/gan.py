@@ -19,7 +19,7 @@ import tensorflow as tf
 from keras import layers
 
 from common import layers as fast
-from common import models, plots
+from common import experiment, models, plots
 
 NOISE_SEED_OFFSET = 17
 
@@ -51,11 +51,11 @@ def build_generator(latent_dim, filters, kernel_size, num_classes=0, fast_layers
         hidden = normalization(name=f"upsample_{index + 1}_norm")(hidden)
         hidden = layers.LeakyReLU(0.2)(hidden)
     if fast_layers:
-        image = fast.SingleFilterConv2D(kernel_size + 2, activation="tanh",
+        image = fast.SingleFilterConv2D(kernel_size + 2, activation="tanh", dtype="float32",
                                         name="to_image")(hidden)
     else:
         image = layers.Conv2D(1, kernel_size + 2, padding="same", activation="tanh",
-                              name="to_image")(hidden)
+                              dtype="float32", name="to_image")(hidden)
     return keras.Model(inputs, image, name="generator")
 
 
@@ -76,7 +76,8 @@ def build_discriminator(filters, kernel_size, dropout, num_classes=0):
         hidden = layers.LeakyReLU(0.2)(hidden)
         hidden = layers.Dropout(dropout)(hidden)
     hidden = layers.Flatten()(hidden)
-    logit = layers.Dense(1, name="real_or_fake")(hidden)
+    # Under mixed precision the last layers stay float32, so losses and images are float32.
+    logit = layers.Dense(1, dtype="float32", name="real_or_fake")(hidden)
     return keras.Model(inputs, logit, name="discriminator")
 
 
@@ -158,9 +159,10 @@ class GAN(keras.Model):
 
 def build(hyperparameters, num_classes, strategy=None, fast_layers=True):
     """The GAN of a script's hyperparameters (`num_classes` used only when conditional),
-    built in `strategy`'s scope (see experiment.distribution_strategy); `fast_layers`: see
-    build_generator."""
-    with (strategy or tf.distribute.get_strategy()).scope():
+    built in `strategy`'s scope (see experiment.distribution_strategy) and PRECISION's dtype
+    policy (experiment.precision_policy); `fast_layers`: see build_generator."""
+    policy = experiment.precision_policy(hyperparameters.get("PRECISION", "float32"))
+    with (strategy or tf.distribute.get_strategy()).scope(), experiment.dtype_policy(policy):
         return _build(hyperparameters, num_classes, fast_layers)
 
 

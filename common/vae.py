@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from common import data, models, plots
+from common import data, experiment, models, plots
 from common import layers as fast
 
 LATENT_GRID_RANGE = 2.5  # prior standard deviations covered by the manifold grid
@@ -49,8 +49,9 @@ def build_encoder(latent_dim, filters, kernel_size, dense_units, num_classes=0):
         hidden = layers.Concatenate()([hidden, layers.CategoryEncoding(
             num_classes, output_mode="one_hot", name="label_one_hot")(label)])
     hidden = layers.Dense(dense_units, activation="relu", name="dense")(hidden)
-    mean = layers.Dense(latent_dim, name="latent_mean")(hidden)
-    log_variance = layers.Dense(latent_dim, name="latent_log_variance")(hidden)
+    # Under mixed precision the latent layers stay float32: the KL term and the sampling.
+    mean = layers.Dense(latent_dim, dtype="float32", name="latent_mean")(hidden)
+    log_variance = layers.Dense(latent_dim, dtype="float32", name="latent_log_variance")(hidden)
     return keras.Model(inputs, [mean, log_variance], name="encoder")
 
 
@@ -78,11 +79,11 @@ def build_decoder(latent_dim, filters, kernel_size, num_classes=0, fast_layers=T
         hidden = layers.Conv2DTranspose(count, kernel_size, strides=2, padding="same",
                                         activation="relu", name=f"upsample_{index + 1}")(hidden)
     if fast_layers:
-        image = fast.SingleFilterConv2D(kernel_size, activation="sigmoid",
+        image = fast.SingleFilterConv2D(kernel_size, activation="sigmoid", dtype="float32",
                                         name="to_image")(hidden)
     else:
         image = layers.Conv2DTranspose(1, kernel_size, padding="same", activation="sigmoid",
-                                       name="to_image")(hidden)
+                                       dtype="float32", name="to_image")(hidden)
     return keras.Model(inputs, image, name="decoder")
 
 
@@ -94,7 +95,7 @@ class VAE(keras.Model):
         self.encoder = encoder
         self.decoder = decoder
         self.num_classes = num_classes
-        self.sampling = Sampling(seed)
+        self.sampling = Sampling(seed, dtype="float32")
         self.total_loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
@@ -148,7 +149,7 @@ class VAE(keras.Model):
 
 def build(hyperparameters, num_classes, class_names=None, strategy=None, fast_layers=True):
     """The VAE of a script's hyperparameters (`num_classes` used only when conditional;
-    `fast_layers`: see build_decoder).
+    `fast_layers`: see build_decoder), in PRECISION's dtype policy (experiment.precision_policy).
 
     Checks the figure options against the model first (with `class_names`), so a bad
     --plot-chars or --latent-axes fails before training rather than after it.
@@ -160,7 +161,8 @@ def build(hyperparameters, num_classes, class_names=None, strategy=None, fast_la
                          f"{h['LATENT_DIM']}, got {','.join(map(str, axes))}.")
     if class_names is not None and h.get("PLOT_CHARS"):
         data.labels_for_characters(h["PLOT_CHARS"], class_names)
-    with (strategy or tf.distribute.get_strategy()).scope():
+    policy = experiment.precision_policy(h.get("PRECISION", "float32"))
+    with (strategy or tf.distribute.get_strategy()).scope(), experiment.dtype_policy(policy):
         return _build(h, num_classes if h["CONDITIONAL"] else 0, fast_layers)
 
 

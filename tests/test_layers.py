@@ -82,3 +82,19 @@ def test_fast_layers_survive_a_safe_mode_round_trip(tmp_path):
     assert isinstance(loaded.layers[-1], fast_layers.SingleFilterConv2D)
     np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0),
                                atol=1e-6)
+
+
+def test_fused_batch_normalization_under_mixed_bfloat16_matches_keras():
+    rng = np.random.default_rng(3)
+    inputs = tf.constant((rng.normal(size=(16, 7, 7, 8)) * 3 + 1).astype(np.float32))
+    fused = fast_layers.FusedBatchNormalization(momentum=0.5, dtype="mixed_bfloat16")
+    reference = keras.layers.BatchNormalization(momentum=0.5, dtype="mixed_bfloat16")
+    fused_outputs = fused(inputs, training=True)
+    reference_outputs = reference(inputs, training=True)
+    assert fused_outputs.dtype == reference_outputs.dtype == tf.bfloat16
+    assert fused.moving_mean.dtype == "float32"
+    # bfloat16 keeps 8 bits of mantissa: agreement to about 1% of the unit-variance output.
+    np.testing.assert_allclose(tf.cast(fused_outputs, tf.float32).numpy(),
+                               tf.cast(reference_outputs, tf.float32).numpy(), atol=0.03)
+    np.testing.assert_allclose(fused.moving_variance.numpy(),
+                               reference.moving_variance.numpy(), rtol=0.02)

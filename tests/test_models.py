@@ -8,6 +8,9 @@ import common.gan as gan
 import common.models as models
 import common.vae as vae
 
+VAE_HYPERPARAMETERS = {"LATENT_DIM": 2, "ENCODER_FILTERS": (4, 8), "DECODER_FILTERS": (8, 4),
+                       "KERNEL_SIZE": 3, "DENSE_UNITS": 8, "LEARNING_RATE": 1e-3,
+                       "CONDITIONAL": False, "SEED": 0}
 GAN_HYPERPARAMETERS = {
     "LATENT_DIM": 8, "GENERATOR_FILTERS": (8, 4), "DISCRIMINATOR_FILTERS": (4, 8),
     "KERNEL_SIZE": 3, "DROPOUT": 0.3, "GENERATOR_LEARNING_RATE": 2e-4,
@@ -93,3 +96,44 @@ def test_resuming_from_another_models_checkpoint_names_the_file(tmp_path):
                                 file=lambda name: str(tmp_path / name))
     with pytest.raises(ValueError, match=f"{checkpoint} does not fit this model"):
         experiment.RunFolder.restore_checkpoint(run, vae_model)
+
+
+def test_auto_precision_is_mixed_bfloat16_only_where_a_gpu_is_present():
+    assert experiment.precision_policy("auto", gpus=["GPU:0"]) == "mixed_bfloat16"
+    assert experiment.precision_policy("auto", gpus=[]) == "float32"
+    assert experiment.precision_policy("mixed_bfloat16", gpus=[]) == "mixed_bfloat16"
+    assert experiment.precision_policy("float32", gpus=["GPU:0"]) == "float32"
+    with pytest.raises(ValueError, match="--precision must be one of auto, float32, "
+                                         "mixed_bfloat16, got 'float16'"):
+        experiment.precision_policy("float16")
+
+
+@pytest.mark.parametrize("kind", ["gan", "vae"])
+def test_mixed_bfloat16_computes_in_bfloat16_with_float32_weights_losses_and_checkpoints(
+        kind, tmp_path):
+    import keras
+    import tensorflow as tf
+
+    build, hyperparameters = ((gan.build, {**GAN_HYPERPARAMETERS, "CONDITIONAL": False})
+                              if kind == "gan" else (vae.build, VAE_HYPERPARAMETERS))
+    plain = build({**hyperparameters, "PRECISION": "float32"}, 10)
+    mixed = build({**hyperparameters, "PRECISION": "mixed_bfloat16"}, 10)
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored after building
+    image_maker = mixed.generator if kind == "gan" else mixed.decoder
+    hidden = image_maker.get_layer("upsample_1")
+    assert hidden.compute_dtype == "bfloat16" and hidden.output.dtype == "bfloat16"
+    assert image_maker.output.dtype == "float32"
+    assert {variable.dtype for variable in mixed.weights} == {"float32"}
+    # A float32 run's checkpoint loads into the mixed model: same weights, same images.
+    checkpoint = str(tmp_path / "plain.weights.h5")
+    plain.save_weights(checkpoint)
+    mixed.load_weights(checkpoint)
+    latent = np.random.default_rng(0).normal(size=(8, models.latent_size(image_maker)))
+    expected = models.make_images(kind, plain.generator if kind == "gan" else plain.decoder,
+                                  latent.astype(np.float32))
+    got = models.make_images(kind, image_maker, latent.astype(np.float32))
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, atol=0.05)  # bfloat16: ~3 significant digits
+    images = tf.random.uniform((16, 28, 28, 1), -1 if kind == "gan" else 0, 1)
+    logs = mixed.train_step((images, tf.zeros(16, tf.int32)))
+    assert all(value.dtype == "float32" and np.isfinite(float(value)) for value in logs.values())

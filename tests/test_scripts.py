@@ -90,6 +90,11 @@ def assert_run_contract(out, networks, epochs=1):
 def test_gan_mnist_writes_every_output(gan_mnist_run):
     config, _ = assert_run_contract(gan_mnist_run, ("generator", "discriminator"))
     assert config["model"] == "gan" and config["data_source"] == "MNIST"
+    import tensorflow as tf
+
+    # PRECISION auto, recorded as what it chose on this machine.
+    gpus = tf.config.list_physical_devices("GPU")
+    assert config["precision"] == ("mixed_bfloat16" if gpus else "float32")
     generator = load_safely(gan_mnist_run / "generator.keras")
     assert generator.output.shape[1:] == (28, 28, 1)
 
@@ -219,6 +224,7 @@ def test_resume_after_kill_continues_history(runs, tiny_data):
     (["--conditional", "maybe"], "expected true or false"),
     (["--learning-rate", "0.1"], "unrecognized arguments: --learning-rate"),
     (["--batch-size", "1000"], "--batch-size 1000 is larger than the 470 training images"),
+    (["--precision", "float16"], "--precision must be one of auto, float32, mixed_bfloat16"),
 ])
 def test_bad_command_line_values_are_rejected_before_work(arguments, message, runs, tiny_data):
     out = runs / "never"
@@ -299,3 +305,15 @@ def test_mirrored_strategy_on_two_logical_cpus(script, single_device_run, reques
               if name.endswith("loss")]
     assert losses and all(np.isfinite(losses))
     assert sorted(os.listdir(out)) == sorted(os.listdir(single))
+
+
+def test_mixed_bfloat16_run_writes_the_same_outputs(vae_mnist_run, runs, tiny_data):
+    out = runs / "vae_mnist_bfloat16"
+    run_script("vae_mnist.py", *QUICK, "--precision", "mixed_bfloat16", "--data-dir", tiny_data,
+               "--out-dir", out, "--plot-chars", "5")
+    config, _ = assert_run_contract(out, ("encoder", "decoder"))
+    assert config["hyperparameters"]["PRECISION"] == "mixed_bfloat16"
+    assert config["precision"] == "mixed_bfloat16"
+    decoder = load_safely(out / "decoder.keras")
+    assert decoder.get_layer("upsample_1").compute_dtype == "bfloat16"
+    assert sorted(os.listdir(out)) == sorted(os.listdir(vae_mnist_run))
