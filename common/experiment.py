@@ -482,7 +482,8 @@ def precision_policy(precision, gpus=None):
 
     auto: mixed_bfloat16 where a GPU is present (bfloat16 needs no loss scaling), float32 on
     CPUs. mixed_bfloat16: weights and losses in float32, layers compute in bfloat16; it also
-    pays on CPUs with AVX512_BF16 (benchmarks/RESULTS.md), but is not the CPU default.
+    pays on CPUs with AVX512_BF16 (benchmarks/RESULTS.md), but is not the CPU default, and
+    the VAE scripts keep float32 (bfloat16 cost the 2-D VAE likelihood; README).
     """
     if precision not in CHOICES["PRECISION"]:
         raise ValueError(f"--precision must be one of {', '.join(CHOICES['PRECISION'])}, "
