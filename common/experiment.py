@@ -257,8 +257,15 @@ class RunFolder:
                 f"Cannot resume {self.path}: it holds a {config.get('model')} run, "
                 f"not a {self.model_kind} run."
             )
-        changed = differing_hyperparameters(config["hyperparameters"], self.hyperparameters,
-                                            ignore={"DATA_DIR"})
+        stored = config["hyperparameters"]
+        # Hyperparameters added to the scripts after this run began (PRECISION, say): the
+        # run trained without them, so there is nothing to compare.
+        unrecorded = sorted(set(self.hyperparameters) - set(stored))
+        if unrecorded:
+            print(f"{config_path} predates {', '.join(unrecorded)}: resuming with the "
+                  f"script's values.")
+        changed = differing_hyperparameters(stored, self.hyperparameters,
+                                            ignore={"DATA_DIR", *unrecorded})
         if changed:
             raise ValueError(
                 f"Cannot resume {self.path} with other hyperparameters "

@@ -137,3 +137,24 @@ def test_mixed_bfloat16_computes_in_bfloat16_with_float32_weights_losses_and_che
     images = tf.random.uniform((16, 28, 28, 1), -1 if kind == "gan" else 0, 1)
     logs = mixed.train_step((images, tf.zeros(16, tf.int32)))
     assert all(value.dtype == "float32" and np.isfinite(float(value)) for value in logs.values())
+
+
+def test_resuming_a_run_from_before_a_new_hyperparameter_compares_the_recorded_ones(
+        tmp_path, tiny_data, capsys):
+    import argparse
+    import json
+
+    options = argparse.Namespace(resume=False, overwrite=False, strategy_name="default",
+                                 strategy=experiment.distribution_strategy("default"))
+    hyperparameters = {**VAE_HYPERPARAMETERS, "EPOCHS": 2, "PRECISION": "auto"}
+    path = tmp_path / "run"
+    experiment.RunFolder(str(path), "vae", hyperparameters, options, "mnist", tiny_data)
+    config = json.loads((path / experiment.CONFIG_FILE).read_text())
+    del config["hyperparameters"]["PRECISION"]  # as written before PRECISION existed
+    (path / experiment.CONFIG_FILE).write_text(json.dumps(config))
+    options.resume = True
+    experiment.RunFolder(str(path), "vae", hyperparameters, options, "mnist", tiny_data)
+    assert "predates PRECISION: resuming with the script's values" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"Cannot resume .*'EPOCHS': \(2, 3\)"):
+        experiment.RunFolder(str(path), "vae", {**hyperparameters, "EPOCHS": 3}, options,
+                             "mnist", tiny_data)
