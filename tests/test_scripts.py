@@ -287,19 +287,23 @@ def test_report_tables_finished_runs_and_lists_missing_ones(gan_mnist_run, vae_m
         assert (outputs / figure).stat().st_size > 1000
 
 
-@pytest.mark.parametrize("script, single_device_run", [("gan_mnist.py", "gan_mnist_run"),
-                                                       ("vae_mnist.py", "vae_mnist_run")])
-def test_mirrored_strategy_on_two_logical_cpus(script, single_device_run, request, runs,
-                                               tiny_data, monkeypatch):
+@pytest.mark.parametrize("script, single_device_run, precision", [
+    ("gan_mnist.py", "gan_mnist_run", "float32"),
+    ("gan_mnist.py", "gan_mnist_run", "mixed_bfloat16"),  # what auto picks on GPUs
+    ("vae_mnist.py", "vae_mnist_run", "float32"),
+])
+def test_mirrored_strategy_on_two_logical_cpus(script, single_device_run, precision, request,
+                                               runs, tiny_data, monkeypatch):
     single = request.getfixturevalue(single_device_run)
-    out = runs / f"mirrored_{script[:3]}"
+    out = runs / f"mirrored_{script[:3]}_{precision}"
     monkeypatch.setenv("HANDWRITING_LOGICAL_CPUS", "2")
     extra = ["--plot-chars", "5"] if script.startswith("vae") else []  # as the single run
-    result = run_script(script, *QUICK, "--strategy", "mirrored", "--data-dir", tiny_data,
-                        "--out-dir", out, *extra)
+    result = run_script(script, *QUICK, "--strategy", "mirrored", "--precision", precision,
+                        "--data-dir", tiny_data, "--out-dir", out, *extra)
     assert "MirroredStrategy over 2 replica(s)." in result.stdout
     config = json.loads((out / "config.json").read_text())
     assert config["strategy"] == {"name": "mirrored", "replicas": 2}
+    assert config["precision"] == precision
     header, row = (out / "history.csv").read_text().splitlines()
     losses = [float(value) for name, value in zip(header.split(","), row.split(","))
               if name.endswith("loss")]
