@@ -33,13 +33,14 @@ KINDS = [
     ("activations and bias", ("Relu", "LeakyRelu", "BiasAdd", "Tanh", "Sigmoid")),
     ("bfloat16 casts", ("Cast",)),
 ]
+OTHER = "other (loss, optimizer, input)"
 
 
 def kind_of(op_type):
     for kind, markers in KINDS:
         if any(marker in op_type for marker in markers):
             return kind
-    return "other (loss, optimizer, input)"
+    return OTHER
 
 
 def op_time_by_kind(model, dataset, batch_size, steps):
@@ -48,14 +49,14 @@ def op_time_by_kind(model, dataset, batch_size, steps):
     from tensorflow.python.profiler.internal import _pywrap_profiler_plugin as profiler_plugin
 
     benchmark.time_window(model, dataset, batch_size, steps * batch_size)  # warm-up, tracing
-    folder = tempfile.mkdtemp(prefix="profile_")
-    tf.profiler.experimental.start(folder)
-    started = time.perf_counter()
-    model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
-    wall = time.perf_counter() - started
-    tf.profiler.experimental.stop()
-    trace, = glob.glob(os.path.join(folder, "**", "*.xplane.pb"), recursive=True)
-    raw, _ = profiler_plugin.xspace_to_tools_data([trace], "framework_op_stats", {})
+    with tempfile.TemporaryDirectory(prefix="profile_") as folder:
+        tf.profiler.experimental.start(folder)
+        started = time.perf_counter()
+        model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
+        wall = time.perf_counter() - started
+        tf.profiler.experimental.stop()
+        trace, = glob.glob(os.path.join(folder, "**", "*.xplane.pb"), recursive=True)
+        raw, _ = profiler_plugin.xspace_to_tools_data([trace], "framework_op_stats", {})
     table = json.loads(raw)[0]
     columns = [column["id"] for column in table["cols"]]
     totals = collections.Counter()
@@ -84,7 +85,7 @@ def main():
              "| model | precision | wall ms/step | op ms/step | "
              + " | ".join(name for name, _ in KINDS) + " | other |",
              "|---|---|---|---|" + "---|" * (len(KINDS) + 1)]
-    names = [name for name, _ in KINDS] + ["other (loss, optimizer, input)"]
+    names = [name for name, _ in KINDS] + [OTHER]
     for model_kind in ("gan", "vae"):
         constants = benchmark.script_constants(f"{model_kind}_mnist")
         for precision in ("float32", "mixed_bfloat16"):

@@ -492,9 +492,7 @@ def precision_policy(precision, gpus=None):
     pays on CPUs with AVX512_BF16 (benchmarks/RESULTS.md), but is not the CPU default, and
     the VAE scripts keep float32 (bfloat16 cost the 2-D VAE likelihood; README).
     """
-    if precision not in CHOICES["PRECISION"]:
-        raise ValueError(f"--precision must be one of {', '.join(CHOICES['PRECISION'])}, "
-                         f"got {precision!r}.")
+    check_hyperparameters({"PRECISION": precision})
     if precision != "auto":
         return precision
     if gpus is None:
@@ -505,14 +503,18 @@ def precision_policy(precision, gpus=None):
 
 
 @contextlib.contextmanager
-def dtype_policy(policy):
-    """Layers created inside compute in `policy` (a Keras dtype policy name)."""
+def model_scope(hyperparameters, strategy=None):
+    """Where gan.build and vae.build make a model: in `strategy`'s scope (default: one
+    device) and in the Keras dtype policy of its PRECISION (see precision_policy)."""
     import keras
+    import tensorflow as tf
 
     previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(policy)
+    keras.mixed_precision.set_global_policy(
+        precision_policy(hyperparameters.get("PRECISION", "float32")))
     try:
-        yield
+        with (strategy or tf.distribute.get_strategy()).scope():
+            yield
     finally:
         keras.mixed_precision.set_global_policy(previous)
 

@@ -159,10 +159,9 @@ class GAN(keras.Model):
 
 def build(hyperparameters, num_classes, strategy=None, fast_layers=True):
     """The GAN of a script's hyperparameters (`num_classes` used only when conditional),
-    built in `strategy`'s scope (see experiment.distribution_strategy) and PRECISION's dtype
-    policy (experiment.precision_policy); `fast_layers`: see build_generator."""
-    policy = experiment.precision_policy(hyperparameters.get("PRECISION", "float32"))
-    with (strategy or tf.distribute.get_strategy()).scope(), experiment.dtype_policy(policy):
+    built in `strategy`'s scope and PRECISION's dtype policy (experiment.model_scope);
+    `fast_layers`: see build_generator."""
+    with experiment.model_scope(hyperparameters, strategy):
         return _build(hyperparameters, num_classes, fast_layers)
 
 

@@ -149,7 +149,8 @@ class VAE(keras.Model):
 
 def build(hyperparameters, num_classes, class_names=None, strategy=None, fast_layers=True):
     """The VAE of a script's hyperparameters (`num_classes` used only when conditional;
-    `fast_layers`: see build_decoder), in PRECISION's dtype policy (experiment.precision_policy).
+    `fast_layers`: see build_decoder), built in `strategy`'s scope and PRECISION's dtype policy
+    (experiment.model_scope).
 
     Checks the figure options against the model first (with `class_names`), so a bad
     --plot-chars or --latent-axes fails before training rather than after it.
@@ -161,8 +162,7 @@ def build(hyperparameters, num_classes, class_names=None, strategy=None, fast_la
                          f"{h['LATENT_DIM']}, got {','.join(map(str, axes))}.")
     if class_names is not None and h.get("PLOT_CHARS"):
         data.labels_for_characters(h["PLOT_CHARS"], class_names)
-    policy = experiment.precision_policy(h.get("PRECISION", "float32"))
-    with (strategy or tf.distribute.get_strategy()).scope(), experiment.dtype_policy(policy):
+    with experiment.model_scope(h, strategy):
         return _build(h, num_classes if h["CONDITIONAL"] else 0, fast_layers)
 
 
