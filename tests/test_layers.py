@@ -98,3 +98,35 @@ def test_fused_batch_normalization_under_mixed_bfloat16_matches_keras():
                                tf.cast(reference_outputs, tf.float32).numpy(), atol=0.03)
     np.testing.assert_allclose(fused.moving_variance.numpy(),
                                reference.moving_variance.numpy(), rtol=0.02)
+
+
+@pytest.mark.parametrize("rewrite", ["phases", "patches"])
+def test_benchmarked_layer_rewrites_compute_the_layers_they_replace(rewrite):
+    """LAYERS.md times two rejected rewrites; their timings mean something only if they
+    compute the same function as the Keras layer (same weights, outputs and gradients)."""
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
+    import layers as benchmarked
+
+    rng = np.random.default_rng(0)
+    if rewrite == "phases":
+        shape, output_shape = (2, 7, 7, 5), (2, 14, 14, 4)
+        fast = benchmarked.PhaseConv2DTranspose(4)
+        reference = keras.layers.Conv2DTranspose(4, 3, strides=2, padding="same",
+                                                 use_bias=False)
+    else:
+        shape, output_shape = (2, 28, 28, 1), (2, 14, 14, 4)
+        fast = benchmarked.PatchesConv2D(4)
+        reference = keras.layers.Conv2D(4, 3, strides=2, padding="same")
+    inputs = tf.constant(rng.normal(size=shape).astype(np.float32))
+    upstream = tf.constant(rng.normal(size=output_shape).astype(np.float32))
+    fast.build(inputs.shape)
+    reference.build(inputs.shape)
+    weights = reference.get_weights()
+    fast.set_weights([weights[0].reshape(fast.kernel.shape), *weights[1:]])
+    fast_outputs, fast_gradients = outputs_and_gradients(fast, inputs, upstream)
+    outputs, gradients = outputs_and_gradients(reference, inputs, upstream)
+    np.testing.assert_allclose(fast_outputs, outputs, atol=1e-5)
+    for fast_gradient, gradient in zip(fast_gradients, gradients):
+        np.testing.assert_allclose(fast_gradient.reshape(gradient.shape), gradient, atol=1e-4)
