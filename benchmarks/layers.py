@@ -150,7 +150,6 @@ def main():
              f"Command: `python benchmarks/layers.py` on "
              f"{os.cpu_count()} CPU cores; {time.strftime('%Y-%m-%d')}; float32 matmul limit "
              f"{limit:.0f} GFLOP/s in this run.", "",
-             "## Layers, and the alternatives tried", "",
              "Best of 5 x 30 calls; GFLOP/s of forward + backward counts the backward pass as "
              "twice the forward.", "",
              "| model (batch) | layer | forward ms | forward + backward ms | GFLOP/s |",

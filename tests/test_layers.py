@@ -106,7 +106,9 @@ def test_benchmarked_layer_rewrites_compute_the_layers_they_replace(rewrite):
     compute the same function as the Keras layer (same weights, outputs and gradients)."""
     import sys
 
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
+    from conftest import ROOT
+
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
     import layers as benchmarked
 
     rng = np.random.default_rng(0)

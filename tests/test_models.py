@@ -33,9 +33,7 @@ def test_conditional_retraining_keeps_the_digit_classes_and_starts_letters_fresh
 
 
 def test_conditional_vae_retraining_copies_the_one_hot_rows_of_the_dense_layers():
-    hyperparameters = {"LATENT_DIM": 2, "ENCODER_FILTERS": (4, 8), "DECODER_FILTERS": (8, 4),
-                       "KERNEL_SIZE": 3, "DENSE_UNITS": 8, "LEARNING_RATE": 1e-3,
-                       "CONDITIONAL": True, "SEED": 0}
+    hyperparameters = {**VAE_HYPERPARAMETERS, "CONDITIONAL": True}
     digits_model = vae.build(hyperparameters, num_classes=10)
     letters_model = vae.build(hyperparameters, num_classes=47)
     models.transfer_weights(digits_model.decoder, letters_model.decoder)
