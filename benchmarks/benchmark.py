@@ -5,6 +5,8 @@
     python benchmarks/benchmark.py --data-dir ../shared/data --quality-epochs 3 --quality-seeds 2
     python benchmarks/benchmark.py --data-dir ../shared/data --quality-epochs 3 --quality-seeds 2 \
         --quality-variants bfloat16 --quality-output benchmarks/QUALITY_PRECISION.md
+    python benchmarks/benchmark.py --data-dir ../shared/data --quality-epochs 3 --quality-seeds 2 \
+        --quality-variants 'batch 512' --quality-output benchmarks/QUALITY_BATCH.md
     python benchmarks/benchmark.py --data-dir ../shared/data --full-runs /tmp/runs   # RUNS.md
 
 Run by hand, not in CI.
@@ -22,6 +24,7 @@ import argparse
 import ast
 import itertools
 import json
+import shlex
 import shutil
 import subprocess
 import os
@@ -157,6 +160,53 @@ class OneDiscriminatorCallGAN(gan.GAN):
         return tf.split(logits, 2)
 
 
+BOUND_LABEL = "bound: default without element-wise work (not a usable network)"
+
+
+def without_elementwise_work(network):
+    """A copy of `network` with the same convolutions and matrix multiplications and nothing
+    else in its hidden layers: batch normalisation and LeakyReLU layers become identities,
+    convolutions and dense layers lose their activation and bias (the output layer keeps its
+    tanh or sigmoid, so the losses stay finite). A network of linear maps, useless for
+    generation, but its training step bounds what any rewrite of the element-wise work
+    (fusing, dropping or reordering it) could gain with TensorFlow's convolutions.
+    """
+    import keras
+
+    class PassThrough(keras.layers.Layer):
+        def call(self, inputs, training=None, mask=None):  # BatchNormalization's arguments
+            return inputs
+
+    def copy(layer):
+        if isinstance(layer, (keras.layers.BatchNormalization, keras.layers.LeakyReLU)):
+            return PassThrough(name=layer.name)
+        config = layer.get_config()
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose,
+                              keras.layers.Dense)):
+            config.update(activation=None, use_bias=False)
+        return layer.__class__.from_config(config)
+
+    return keras.models.clone_model(network, clone_function=copy)
+
+
+def with_networks_without_elementwise_work(kind, model, h):
+    """`model`'s training step over without_elementwise_work copies of its networks."""
+    fresh = [optimizer.__class__.from_config(optimizer.get_config()) for optimizer in
+             ((model.discriminator_optimizer, model.generator_optimizer) if kind == "gan"
+              else (model.optimizer,))]
+    if kind == "gan":
+        bound = gan.GAN(without_elementwise_work(model.discriminator),
+                        without_elementwise_work(model.generator), h["LATENT_DIM"],
+                        label_smoothing=h["LABEL_SMOOTHING"], seed=h["SEED"])
+        bound.compile(*fresh, steps_per_execution=h["STEPS_PER_EXECUTION"])
+    else:
+        bound = vae.VAE(without_elementwise_work(model.encoder),
+                        without_elementwise_work(model.decoder), seed=h["SEED"])
+        bound.compile(optimizer=fresh[0], steps_per_execution=h["STEPS_PER_EXECUTION"])
+    bound.build_optimizers()
+    return bound
+
+
 # Each quadrant's variants, timed in turns in one process. A variant is the script's default
 # model with the changes given; "baseline" is the tutorials' recipe with Keras's own layers.
 VARIANTS = {
@@ -167,10 +217,13 @@ VARIANTS = {
         ("one generator pass per step, batch 64", {"BATCH_SIZE": 64, "fast_layers": False}),
         ("+ common/layers.py (fused batch norm, one-filter conv)", {"BATCH_SIZE": 64}),
         ("default + batch 128", {"BATCH_SIZE": 128}),
+        ("default + batch 256", {"BATCH_SIZE": 256}),
+        ("default + batch 512", {"BATCH_SIZE": 512}),
         ("default + steps_per_execution 8", {"BATCH_SIZE": 64, "STEPS_PER_EXECUTION": 8}),
         ("default + XLA (jit_compile)", {"BATCH_SIZE": 64, "jit_compile": True}),
         ("default + real and fake through the discriminator in one call",
          {"BATCH_SIZE": 64, "recipe": "one-discriminator-call"}),
+        (BOUND_LABEL, {"BATCH_SIZE": 64, "without_elementwise": True}),
         ("default + --precision mixed_bfloat16 (opt-in on CPUs)",
          {"BATCH_SIZE": 64, "PRECISION": "mixed_bfloat16"}),
     ],
@@ -181,6 +234,7 @@ VARIANTS = {
         ("default + batch 256", {"BATCH_SIZE": 256}),
         ("default + steps_per_execution 8", {"BATCH_SIZE": 128, "STEPS_PER_EXECUTION": 8}),
         ("default + XLA (jit_compile)", {"BATCH_SIZE": 128, "jit_compile": True}),
+        (BOUND_LABEL, {"BATCH_SIZE": 128, "without_elementwise": True}),
         ("default + --precision mixed_bfloat16 (opt-in on CPUs)",
          {"BATCH_SIZE": 128, "PRECISION": "mixed_bfloat16"}),
     ],
@@ -205,6 +259,8 @@ def build_variant(kind, constants, num_classes, changes):
                              label_smoothing=h["LABEL_SMOOTHING"], seed=h["SEED"])
         model.compile(*optimizers, steps_per_execution=h["STEPS_PER_EXECUTION"])
         model.build_optimizers()
+    if changes.get("without_elementwise"):
+        model = with_networks_without_elementwise_work(kind, model, h)
     model.jit_compile = changes.get("jit_compile", False)
     return model, h["BATCH_SIZE"]
 
@@ -213,7 +269,7 @@ def is_script_default(kind, constants, changes):
     """Whether a variant is what the script trains by default (its layers and settings)."""
     if changes.get("recipe") or not changes.get("fast_layers", True):
         return False
-    if changes.get("jit_compile"):
+    if changes.get("jit_compile") or changes.get("without_elementwise"):
         return False
     return all(constants[key] == value for key, value in changes.items() if key.isupper())
 
@@ -334,7 +390,10 @@ def speed(arguments):
     lines += ["", "## Every optimisation, measured in the same run", "",
               "The first rows add one change each, up to the script's default; each "
               "\"default + ...\" row adds one change to the script's default. \"in the "
-              "script\": the script trains exactly this by default.", ""]
+              "script\": the script trains exactly this by default. The \"bound:\" row is not an "
+              "optimisation but a limit: the default step with its batch normalisation, "
+              "activations and biases taken out (`without_elementwise_work`), the fastest any "
+              "rewrite of the element-wise work could train with these convolutions.", ""]
     for script, rows in tables.items():
         lines += [f"### {script}", "",
                   "| variant | batch | MFLOP/image | img/s | x baseline | GFLOP/s | % of limit "
@@ -361,6 +420,10 @@ QUALITY_VARIANTS = {
             ("default + batch 128, learning rates x2", {"BATCH_SIZE": 128,
                                                         "GENERATOR_LEARNING_RATE": 4e-4,
                                                         "DISCRIMINATOR_LEARNING_RATE": 4e-4}),
+            ("default + batch 512", {"BATCH_SIZE": 512}),
+            ("default + batch 512, learning rates x4", {"BATCH_SIZE": 512,
+                                                        "GENERATOR_LEARNING_RATE": 8e-4,
+                                                        "DISCRIMINATOR_LEARNING_RATE": 8e-4}),
             VARIANTS["gan"][-1]],  # mixed_bfloat16
     "vae": [VARIANTS["vae"][0], ("script default", {}), VARIANTS["vae"][-1]],
 }
@@ -381,7 +444,7 @@ def quality(arguments):
     chosen = arguments.quality_variants
     command = (f"python benchmarks/benchmark.py --data-dir ../shared/data --quality-epochs "
                f"{epochs} --quality-seeds {seeds}"
-               + (f" --quality-variants {chosen} --quality-output "
+               + (f" --quality-variants {shlex.quote(chosen)} --quality-output "
                   f"{os.path.relpath(arguments.quality_output, ROOT)}" if chosen else ""))
     lines = ["# Sample quality of the speed-ups", "",
              f"Command: `{command}`; {time.strftime('%Y-%m-%d')}. Each variant "
