@@ -40,6 +40,7 @@ import numpy as np  # noqa: E402
 import common.data as data  # noqa: E402
 import common.gan as gan  # noqa: E402
 import common.layers as fast_layers  # noqa: E402
+import common.models as models  # noqa: E402
 import common.vae as vae  # noqa: E402
 
 SCRIPTS = {"gan_mnist": "mnist", "gan_emnist": "emnist", "vae_mnist": "mnist",
@@ -189,22 +190,31 @@ def without_elementwise_work(network):
     return keras.models.clone_model(network, clone_function=copy)
 
 
-def with_networks_without_elementwise_work(kind, model, h):
-    """`model`'s training step over without_elementwise_work copies of its networks."""
-    fresh = [optimizer.__class__.from_config(optimizer.get_config()) for optimizer in
-             ((model.discriminator_optimizer, model.generator_optimizer) if kind == "gan"
-              else (model.optimizer,))]
+def rewrapped(kind, model, h, recipe=None, without_elementwise=False):
+    """A new training model over `model`'s networks: in `recipe`'s GAN training step (see
+    VARIANTS), and/or over without_elementwise_work copies of the networks."""
+    import keras
+
+    copy = without_elementwise_work if without_elementwise else (lambda network: network)
+    networks = {name: copy(getattr(model, name)) for name in models.NETWORKS[kind]}
+
+    def fresh(optimizer):  # the same settings, no state: new networks have new variables
+        return optimizer.__class__.from_config(optimizer.get_config())
+
     if kind == "gan":
-        bound = gan.GAN(without_elementwise_work(model.discriminator),
-                        without_elementwise_work(model.generator), h["LATENT_DIM"],
-                        label_smoothing=h["LABEL_SMOOTHING"], seed=h["SEED"])
-        bound.compile(*fresh, steps_per_execution=h["STEPS_PER_EXECUTION"])
+        step = {None: gan.GAN, "keras-io": KerasIoDCGAN,
+                "one-discriminator-call": OneDiscriminatorCallGAN}[recipe]
+        optimizers = ((keras.optimizers.Adam(1e-4), keras.optimizers.Adam(1e-4))  # keras-io's
+                      if recipe == "keras-io"
+                      else (fresh(model.discriminator_optimizer), fresh(model.generator_optimizer)))
+        new = step(**networks, latent_dim=h["LATENT_DIM"], label_smoothing=h["LABEL_SMOOTHING"],
+                   seed=h["SEED"])
+        new.compile(*optimizers, steps_per_execution=h["STEPS_PER_EXECUTION"])
     else:
-        bound = vae.VAE(without_elementwise_work(model.encoder),
-                        without_elementwise_work(model.decoder), seed=h["SEED"])
-        bound.compile(optimizer=fresh[0], steps_per_execution=h["STEPS_PER_EXECUTION"])
-    bound.build_optimizers()
-    return bound
+        new = vae.VAE(**networks, seed=h["SEED"])
+        new.compile(optimizer=fresh(model.optimizer), steps_per_execution=h["STEPS_PER_EXECUTION"])
+    new.build_optimizers()
+    return new
 
 
 # Each quadrant's variants, timed in turns in one process. A variant is the script's default
@@ -243,24 +253,13 @@ VARIANTS = {
 
 def build_variant(kind, constants, num_classes, changes):
     """The model of `constants` (a script's defaults) with `changes`; returns (model, batch)."""
-    import keras
-
     h = dict(constants, CONDITIONAL=False)
     h.update({key: value for key, value in changes.items() if key.isupper()})
     build = gan.build if kind == "gan" else vae.build
     model = build(h, num_classes, fast_layers=changes.get("fast_layers", True))
-    recipe = changes.get("recipe")
-    if recipe:  # the same networks in another GAN training step
-        step = {"keras-io": KerasIoDCGAN, "one-discriminator-call": OneDiscriminatorCallGAN}
-        optimizers = ((keras.optimizers.Adam(1e-4), keras.optimizers.Adam(1e-4))  # keras-io's
-                      if recipe == "keras-io"
-                      else (model.discriminator_optimizer, model.generator_optimizer))
-        model = step[recipe](model.discriminator, model.generator, h["LATENT_DIM"],
-                             label_smoothing=h["LABEL_SMOOTHING"], seed=h["SEED"])
-        model.compile(*optimizers, steps_per_execution=h["STEPS_PER_EXECUTION"])
-        model.build_optimizers()
-    if changes.get("without_elementwise"):
-        model = with_networks_without_elementwise_work(kind, model, h)
+    recipe, without_elementwise = changes.get("recipe"), changes.get("without_elementwise")
+    if recipe or without_elementwise:  # the same networks (or their copies) in another model
+        model = rewrapped(kind, model, h, recipe, without_elementwise)
     model.jit_compile = changes.get("jit_compile", False)
     return model, h["BATCH_SIZE"]
 
@@ -434,7 +433,6 @@ def quality(arguments):
     import keras
 
     import common.evaluation as evaluation
-    import common.models as models
 
     images, labels = data.load("mnist", "train", arguments.data_dir)
     real, real_labels = data.validation_set("digits", arguments.data_dir)

@@ -26,7 +26,7 @@ def test_bound_keeps_the_convolutions_and_drops_the_elementwise_work(kind):
     h = {**(GAN_HYPERPARAMETERS if kind == "gan" else VAE_HYPERPARAMETERS),
          "CONDITIONAL": False, "STEPS_PER_EXECUTION": 1}
     model = (gan.build if kind == "gan" else vae.build)(h, num_classes=10)
-    bound = benchmark.with_networks_without_elementwise_work(kind, model, h)
+    bound = benchmark.rewrapped(kind, model, h, without_elementwise=True)
     for name in models.NETWORKS[kind]:
         network, stripped = getattr(model, name), getattr(bound, name)
         assert benchmark.forward_flops(stripped) == benchmark.forward_flops(network) > 0
